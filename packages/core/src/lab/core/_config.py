@@ -1,0 +1,371 @@
+"""Frozen-dataclass configuration: load/save JSON or YAML, strict validation, CLI mapping.
+
+Every labworks component has one frozen dataclass config. This module is the single place
+that turns mappings (from JSON/YAML files) and command-line flags into those dataclasses.
+An unknown key, a missing required key, or a value of the wrong type raises
+:class:`~lab.core.ConfigError` naming the key (dotted for nested configs).
+
+Supported field types: ``bool``, ``int``, ``float`` (ints accepted), ``str``, ``pathlib.Path``,
+``Enum`` subclasses (by value or name), ``Literal[...]``, ``Optional[T]`` / ``T | None``,
+``tuple[T, ...]``, ``tuple[A, B]``, ``list[T]``, ``dict[str, T]`` and nested dataclasses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import enum
+import json
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar, get_args, get_origin, get_type_hints
+
+import yaml
+
+from ._errors import ConfigError
+
+__all__ = [
+    "add_config_arguments",
+    "config_from_args",
+    "config_from_dict",
+    "config_to_dict",
+    "load_config",
+    "save_config",
+]
+
+C = TypeVar("C")
+_MISSING = dataclasses.MISSING
+
+
+def _is_dataclass_type(tp: Any) -> bool:
+    return isinstance(tp, type) and dataclasses.is_dataclass(tp)
+
+
+def _check_config_class(cls: Any) -> None:
+    if not _is_dataclass_type(cls):
+        raise ConfigError(f"{cls!r} is not a dataclass type")
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _convert(value: Any, tp: Any, key: str) -> Any:
+    """Validate/convert ``value`` to the annotated type ``tp``; raise ConfigError naming ``key``."""
+    if tp is Any:
+        return value
+    origin = get_origin(tp)
+    if origin is typing.Union or (hasattr(types, "UnionType") and origin is types.UnionType):
+        args = get_args(tp)
+        if value is None:
+            if type(None) in args:
+                return None
+            raise ConfigError(f"config key {key!r}: None is not allowed (expected {_type_name(tp)})")
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _convert(value, arg, key)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(f"config key {key!r}: value {value!r} does not match {_type_name(tp)}")
+    if origin is typing.Literal:
+        choices = get_args(tp)
+        if value in choices and not (isinstance(value, bool) and not any(isinstance(c, bool) for c in choices)):
+            return value
+        raise ConfigError(f"config key {key!r}: value {value!r} is not one of {list(choices)}")
+    if origin in (tuple, list):
+        if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+            raise ConfigError(f"config key {key!r}: expected a sequence, got {value!r}")
+        args = get_args(tp)
+        if origin is list:
+            item = args[0] if args else Any
+            return [_convert(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
+        if not args or (len(args) == 2 and args[1] is Ellipsis):
+            item = args[0] if args else Any
+            return tuple(_convert(v, item, f"{key}[{i}]") for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise ConfigError(f"config key {key!r}: expected {len(args)} items, got {len(value)} ({value!r})")
+        return tuple(_convert(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"config key {key!r}: expected a mapping, got {value!r}")
+        kt, vt = (get_args(tp) + (Any, Any))[:2]
+        return {_convert(k, kt, f"{key}.<key>"): _convert(v, vt, f"{key}.{k}") for k, v in value.items()}
+    if _is_dataclass_type(tp):
+        if isinstance(value, tp):
+            return value
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"config key {key!r}: expected a mapping for {tp.__name__}, got {value!r}")
+        return _from_mapping(tp, value, prefix=f"{key}.")
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        if isinstance(value, tp):
+            return value
+        for member in tp:
+            if value == member.value or value == member.name:
+                return member
+        raise ConfigError(
+            f"config key {key!r}: value {value!r} is not one of {[m.value for m in tp]}"
+        )
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"config key {key!r}: expected a bool, got {value!r}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"config key {key!r}: expected an int, got {value!r}")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"config key {key!r}: expected a float, got {value!r}")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"config key {key!r}: expected a string, got {value!r}")
+    if tp is Path:
+        if isinstance(value, (str, Path)):
+            return Path(value)
+        raise ConfigError(f"config key {key!r}: expected a path, got {value!r}")
+    if isinstance(tp, type):
+        if isinstance(value, tp):
+            return value
+        raise ConfigError(f"config key {key!r}: expected {tp.__name__}, got {value!r}")
+    return value
+
+
+def _fields(cls: Any) -> tuple[list[dataclasses.Field[Any]], dict[str, Any]]:
+    hints = get_type_hints(cls)
+    return [f for f in dataclasses.fields(cls) if f.init], hints
+
+
+def _from_mapping(cls: type[C], data: Mapping[str, Any], prefix: str = "") -> C:
+    fields, hints = _fields(cls)
+    names = {f.name for f in fields}
+    for k in data:
+        if k not in names:
+            raise ConfigError(
+                f"unknown config key {prefix + str(k)!r} for {cls.__name__} (known: {sorted(names)})"
+            )
+    kwargs: dict[str, Any] = {}
+    for f in fields:
+        key = prefix + f.name
+        if f.name in data:
+            kwargs[f.name] = _convert(data[f.name], hints[f.name], key)
+        elif f.default is _MISSING and f.default_factory is _MISSING:
+            raise ConfigError(f"missing required config key {key!r} for {cls.__name__}")
+    try:
+        return cls(**kwargs)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"invalid {cls.__name__} config{' at ' + prefix[:-1] if prefix else ''}: {exc}") from exc
+
+
+def config_from_dict(cls: type[C], data: Mapping[str, Any]) -> C:
+    """Build ``cls`` from a mapping, validating every key and type."""
+    _check_config_class(cls)
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"a {cls.__name__} config must be a mapping, got {type(data).__name__}")
+    return _from_mapping(cls, data)
+
+
+def _to_plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return [_to_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _to_plain(v) for k, v in value.items()}
+    return value
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """A JSON/YAML-serialisable dict of a config dataclass (round-trips through config_from_dict)."""
+    if not dataclasses.is_dataclass(config) or isinstance(config, type):
+        raise ConfigError(f"{config!r} is not a dataclass instance")
+    out = _to_plain(config)
+    assert isinstance(out, dict)
+    return out
+
+
+def _read_mapping(path: Path) -> Mapping[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist")
+    text = path.read_text(encoding="utf-8")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".json":
+            data = json.loads(text)
+        elif suffix in (".yaml", ".yml"):
+            data = yaml.safe_load(text)
+        else:
+            raise ConfigError(f"config file {str(path)!r}: unsupported extension {suffix!r} (use .json, .yaml or .yml)")
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"config file {str(path)!r} is not valid {suffix[1:].upper()}: {exc}") from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"config file {str(path)!r} must hold a mapping, got {type(data).__name__}")
+    return data
+
+
+def load_config(cls: type[C], path: str | Path) -> C:
+    """Load ``cls`` from a ``.json``, ``.yaml`` or ``.yml`` file."""
+    _check_config_class(cls)
+    path = Path(path)
+    try:
+        return _from_mapping(cls, _read_mapping(path))
+    except ConfigError as exc:
+        if str(path) in str(exc):
+            raise
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def save_config(config: Any, path: str | Path) -> Path:
+    """Write a config to ``.json`` (default) or ``.yaml``/``.yml`` by the file extension."""
+    path = Path(path)
+    data = config_to_dict(config)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() in (".yaml", ".yml"):
+        text = yaml.safe_dump(data, sort_keys=False)
+    else:
+        text = json.dumps(data, indent=2) + "\n"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# --------------------------------------------------------------------------- CLI mapping
+
+
+def _flag(prefix: str, name: str) -> str:
+    return "--" + (prefix + name).replace("_", "-")
+
+
+def _dest(prefix: str, name: str) -> str:
+    return "cfg__" + (prefix + name).replace(".", "__")
+
+
+def _parse_scalar(tp: Any, key: str):  # type: ignore[no-untyped-def]
+    """An argparse ``type=`` callable that parses text and validates it like a file value."""
+
+    def parse(text: str) -> Any:
+        if text.lower() in ("none", "null") and type(None) in get_args(tp):
+            return None
+        try:
+            value: Any = yaml.safe_load(text)
+        except yaml.YAMLError:
+            value = text
+        inner = [a for a in get_args(tp) if a is not type(None)] if get_origin(tp) in (typing.Union, getattr(types, "UnionType", None)) else [tp]
+        if any(a in (str, Path) for a in inner) and not isinstance(value, (list, dict)):
+            value = text
+        if isinstance(value, int) and not isinstance(value, bool) and float in inner:
+            value = float(value)
+        try:
+            return _convert(value, tp, key)
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    parse.__name__ = _type_name(tp)
+    return parse
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, cls: type[Any], *, prefix: str = "") -> None:
+    """Add one ``--flag`` per field of ``cls`` (nested dataclasses as ``--outer.inner``).
+
+    Also adds ``--config FILE`` (JSON/YAML) once at the top level; flags given on the command
+    line override values from the file, which override the dataclass defaults. Booleans take
+    ``--flag/--no-flag``; sequences take a YAML list (``--sizes '[64, 64]'``) or several words.
+    """
+    _check_config_class(cls)
+    if not prefix and not any(a.dest == "config_file" for a in parser._actions):
+        parser.add_argument("--config", dest="config_file", metavar="FILE", default=None,
+                            help="JSON or YAML file with config values (flags override it)")
+    fields, hints = _fields(cls)
+    for f in fields:
+        tp = hints[f.name]
+        doc = f.metadata.get("help", "") if f.metadata else ""
+        default = f.default if f.default is not _MISSING else (
+            f.default_factory() if f.default_factory is not _MISSING else None)
+        if _is_dataclass_type(tp):
+            add_config_arguments(parser, tp, prefix=f"{prefix}{f.name}.")
+            continue
+        help_text = f"{doc} (default: {_to_plain(default)!r})".strip()
+        flag = _flag(prefix, f.name)
+        dest = _dest(prefix, f.name)
+        if tp is bool:
+            parser.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction,
+                                default=argparse.SUPPRESS, help=help_text)
+            continue
+        origin = get_origin(tp)
+        choices = None
+        if origin is typing.Literal:
+            choices = list(get_args(tp))
+        elif isinstance(tp, type) and issubclass(tp, enum.Enum):
+            choices = [m.value for m in tp]
+        kwargs: dict[str, Any] = {"dest": dest, "default": argparse.SUPPRESS, "help": help_text,
+                                  "type": _parse_scalar(tp, prefix + f.name)}
+        if choices is not None:
+            kwargs["metavar"] = "{" + ",".join(map(str, choices)) + "}"
+        if origin in (list, tuple):
+            kwargs["nargs"] = "+"
+            kwargs["type"] = str
+        parser.add_argument(flag, **kwargs)
+
+
+def _collect(ns: argparse.Namespace, cls: type[Any], prefix: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    fields, hints = _fields(cls)
+    for f in fields:
+        tp = hints[f.name]
+        if _is_dataclass_type(tp):
+            nested = _collect(ns, tp, f"{prefix}{f.name}.")
+            if nested:
+                out[f.name] = nested
+            continue
+        dest = _dest(prefix, f.name)
+        if hasattr(ns, dest):
+            value = getattr(ns, dest)
+            if get_origin(tp) in (list, tuple) and isinstance(value, list):
+                if len(value) == 1 and value[0].lstrip().startswith("["):
+                    try:
+                        value = yaml.safe_load(value[0])
+                    except yaml.YAMLError as exc:
+                        raise ConfigError(f"config key {prefix + f.name!r}: cannot parse {value[0]!r}: {exc}") from None
+                else:
+                    value = [yaml.safe_load(v) if not _is_str_seq(tp) else v for v in value]
+            out[f.name] = value
+    return out
+
+
+def _is_str_seq(tp: Any) -> bool:
+    args = [a for a in get_args(tp) if a is not Ellipsis]
+    return bool(args) and all(a in (str, Path) for a in args)
+
+
+def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for k, v in override.items():
+        if isinstance(v, Mapping) and isinstance(merged.get(k), Mapping):
+            merged[k] = _merge(dict(merged[k]), v)
+        else:
+            merged[k] = v
+    return merged
+
+
+def config_from_args(cls: type[C], args: argparse.Namespace, *, prefix: str = "") -> C:
+    """Build ``cls`` from parsed flags (see :func:`add_config_arguments`), honouring ``--config``."""
+    _check_config_class(cls)
+    data: dict[str, Any] = {}
+    config_file = getattr(args, "config_file", None)
+    if config_file and not prefix:
+        data = dict(_read_mapping(Path(config_file)))
+    data = _merge(data, _collect(args, cls, prefix))
+    return _from_mapping(cls, data)

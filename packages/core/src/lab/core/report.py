@@ -1,0 +1,95 @@
+"""Demo results and the report that ``lab demo`` writes.
+
+A domain's demo is a callable registered under the entry-point group ``lab.demos``::
+
+    def demo(out_dir: Path, *, device: torch.device, seed: int) -> DemoResult: ...
+
+It writes its PNG plots into ``out_dir`` and returns a :class:`DemoResult`. ``lab demo`` calls
+every installed domain's demo and writes ``report.md``, ``metrics.json`` and the plots.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ._optional import require
+
+__all__ = ["DemoResult", "line_plot", "write_report"]
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    """What a domain demo returns: a title, measured metrics, plot files and a short summary."""
+
+    title: str
+    metrics: Mapping[str, Any]
+    plots: Sequence[Path] = field(default_factory=tuple)
+    summary: str = ""
+    seconds: float = 0.0
+
+
+def line_plot(path: str | Path, series: Mapping[str, tuple[Sequence[float], Sequence[float]]], *,
+              title: str = "", xlabel: str = "", ylabel: str = "", logy: bool = False) -> Path:
+    """Save a simple line plot (one line per named (x, y) series) as PNG; needs matplotlib."""
+    mpl = require("matplotlib", "labworks-core[plots]")
+    mpl.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    for label, (xs, ys) in series.items():
+        ax.plot(list(xs), list(ys), label=label)
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if logy:
+        ax.set_yscale("log")
+    if len(series) > 1:
+        ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}" if math.isfinite(v) else str(v)
+    return str(v)
+
+
+def write_report(out_dir: str | Path, results: Mapping[str, DemoResult],
+                 failures: Mapping[str, str] | None = None, header: str = "") -> Path:
+    """Write ``report.md`` and ``metrics.json`` for a set of demo results; return the report path."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    failures = dict(failures or {})
+    lines = ["# labworks demo report", ""]
+    if header:
+        lines += [header, ""]
+    all_metrics: dict[str, Any] = {}
+    for domain, res in results.items():
+        all_metrics[domain] = {"title": res.title, "seconds": res.seconds, **dict(res.metrics)}
+        lines += [f"## {domain}: {res.title}", ""]
+        if res.summary:
+            lines += [res.summary, ""]
+        lines += ["| metric | value |", "|---|---|"]
+        lines += [f"| {k} | {_fmt(v)} |" for k, v in res.metrics.items()]
+        lines += [f"| seconds | {res.seconds:.1f} |", ""]
+        for p in res.plots:
+            rel = Path(p).resolve().relative_to(out.resolve()) if Path(p).resolve().is_relative_to(out.resolve()) else Path(p)
+            lines += [f"![{Path(p).stem}]({rel.as_posix()})", ""]
+    for domain, err in failures.items():
+        all_metrics[domain] = {"error": err}
+        lines += [f"## {domain}: FAILED", "", "```", err, "```", ""]
+    (out / "metrics.json").write_text(json.dumps(all_metrics, indent=2, default=str) + "\n", encoding="utf-8")
+    report = out / "report.md"
+    report.write_text("\n".join(lines), encoding="utf-8")
+    return report
