@@ -24,7 +24,9 @@ import nox
 
 ROOT = Path(__file__).parent
 PACKAGES = ROOT / "packages"
-DOMAINS = sorted(p.name for p in PACKAGES.iterdir() if (p / "pyproject.toml").is_file() and p.name != "core")
+DOMAINS = sorted(
+    p.name for p in PACKAGES.iterdir() if (p / "pyproject.toml").is_file() and p.name != "core"
+)
 ALL = ["core", *DOMAINS]
 REUSE_TORCH = os.environ.get("LABWORKS_REUSE_TORCH", "") not in ("", "0")
 TORCH = os.environ.get("LABWORKS_TORCH", "torch==2.13.0")
@@ -69,7 +71,9 @@ def _install(session: nox.Session, *specs: str, groups: tuple[str, ...] = ("test
 
 def _apt_note(session: nox.Session, domain: str) -> None:
     if domain == "robotics":
-        session.log("robotics needs Debian's libusb-1.0-0 (and libvulkan1, mesa-vulkan-drivers); .ci/run installs them")
+        session.log(
+            "robotics needs Debian's libusb-1.0-0 (and libvulkan1, mesa-vulkan-drivers); .ci/run installs them"
+        )
 
 
 def _pytest(session: nox.Session, *args: str) -> None:
@@ -94,7 +98,11 @@ def tests(session: nox.Session, domain: str) -> None:
 @nox.session(venv_params=VENV_PARAMS)
 def integration(session: nox.Session) -> None:
     """Every domain in one venv, then tests/integration (examples composing domains)."""
-    _install(session, _extras("core", "plots", "testing"), *[_extras(d, "test", "plots") for d in DOMAINS])
+    _install(
+        session,
+        _extras("core", "plots", "testing"),
+        *[_extras(d, "test", "plots") for d in DOMAINS],
+    )
     _pytest(session, "tests/integration", *PYTEST_FAST)
 
 
@@ -144,5 +152,7 @@ def bench(session: nox.Session, domain: str) -> None:
 def gpu(session: nox.Session) -> None:
     """GPU tests (-m gpu) with the machine's own CUDA torch (installed outside the venv)."""
     session.install(*[_extras(d, "test", "plots") for d in ALL], *_group("test"))
-    session.run("python", "-c", "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'no CUDA')")
+    session.run(
+        "python", "-c", "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'no CUDA')"
+    )
     _pytest(session, "tests", "-m", "gpu")

@@ -80,4 +80,5 @@ __all__ = [
     "set_seed",
     "setup_logging",
     "world_size",
+    "wrap_ddp",
 ]

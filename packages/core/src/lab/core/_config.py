@@ -18,7 +18,7 @@ import enum
 import json
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, get_args, get_origin, get_type_hints
 
@@ -62,7 +62,9 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
         if value is None:
             if type(None) in args:
                 return None
-            raise ConfigError(f"config key {key!r}: None is not allowed (expected {_type_name(tp)})")
+            raise ConfigError(
+                f"config key {key!r}: None is not allowed (expected {_type_name(tp)})"
+            )
         errors = []
         for arg in args:
             if arg is type(None):
@@ -74,7 +76,9 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
         raise ConfigError(f"config key {key!r}: value {value!r} does not match {_type_name(tp)}")
     if origin is typing.Literal:
         choices = get_args(tp)
-        if value in choices and not (isinstance(value, bool) and not any(isinstance(c, bool) for c in choices)):
+        if value in choices and not (
+            isinstance(value, bool) and not any(isinstance(c, bool) for c in choices)
+        ):
             return value
         raise ConfigError(f"config key {key!r}: value {value!r} is not one of {list(choices)}")
     if origin in (tuple, list):
@@ -88,18 +92,26 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
             item = args[0] if args else Any
             return tuple(_convert(v, item, f"{key}[{i}]") for i, v in enumerate(value))
         if len(value) != len(args):
-            raise ConfigError(f"config key {key!r}: expected {len(args)} items, got {len(value)} ({value!r})")
-        return tuple(_convert(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+            raise ConfigError(
+                f"config key {key!r}: expected {len(args)} items, got {len(value)} ({value!r})"
+            )
+        return tuple(
+            _convert(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args, strict=False))
+        )
     if origin is dict:
         if not isinstance(value, Mapping):
             raise ConfigError(f"config key {key!r}: expected a mapping, got {value!r}")
-        kt, vt = (get_args(tp) + (Any, Any))[:2]
-        return {_convert(k, kt, f"{key}.<key>"): _convert(v, vt, f"{key}.{k}") for k, v in value.items()}
+        kt, vt = ((*get_args(tp), Any, Any))[:2]
+        return {
+            _convert(k, kt, f"{key}.<key>"): _convert(v, vt, f"{key}.{k}") for k, v in value.items()
+        }
     if _is_dataclass_type(tp):
         if isinstance(value, tp):
             return value
         if not isinstance(value, Mapping):
-            raise ConfigError(f"config key {key!r}: expected a mapping for {tp.__name__}, got {value!r}")
+            raise ConfigError(
+                f"config key {key!r}: expected a mapping for {tp.__name__}, got {value!r}"
+            )
         return _from_mapping(tp, value, prefix=f"{key}.")
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         if isinstance(value, tp):
@@ -162,7 +174,9 @@ def _from_mapping(cls: type[C], data: Mapping[str, Any], prefix: str = "") -> C:
     except ConfigError:
         raise
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"invalid {cls.__name__} config{' at ' + prefix[:-1] if prefix else ''}: {exc}") from exc
+        raise ConfigError(
+            f"invalid {cls.__name__} config{' at ' + prefix[:-1] if prefix else ''}: {exc}"
+        ) from exc
 
 
 def config_from_dict(cls: type[C], data: Mapping[str, Any]) -> C:
@@ -207,13 +221,19 @@ def _read_mapping(path: Path) -> Mapping[str, Any]:
         elif suffix in (".yaml", ".yml"):
             data = yaml.safe_load(text)
         else:
-            raise ConfigError(f"config file {str(path)!r}: unsupported extension {suffix!r} (use .json, .yaml or .yml)")
+            raise ConfigError(
+                f"config file {str(path)!r}: unsupported extension {suffix!r} (use .json, .yaml or .yml)"
+            )
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"config file {str(path)!r} is not valid {suffix[1:].upper()}: {exc}") from exc
+        raise ConfigError(
+            f"config file {str(path)!r} is not valid {suffix[1:].upper()}: {exc}"
+        ) from exc
     if data is None:
         data = {}
     if not isinstance(data, Mapping):
-        raise ConfigError(f"config file {str(path)!r} must hold a mapping, got {type(data).__name__}")
+        raise ConfigError(
+            f"config file {str(path)!r} must hold a mapping, got {type(data).__name__}"
+        )
     return data
 
 
@@ -253,7 +273,7 @@ def _dest(prefix: str, name: str) -> str:
     return "cfg__" + (prefix + name).replace(".", "__")
 
 
-def _parse_scalar(tp: Any, key: str):  # type: ignore[no-untyped-def]
+def _parse_scalar(tp: Any, key: str) -> Callable[[str], Any]:
     """An argparse ``type=`` callable that parses text and validates it like a file value."""
 
     def parse(text: str) -> Any:
@@ -263,7 +283,11 @@ def _parse_scalar(tp: Any, key: str):  # type: ignore[no-untyped-def]
             value: Any = yaml.safe_load(text)
         except yaml.YAMLError:
             value = text
-        inner = [a for a in get_args(tp) if a is not type(None)] if get_origin(tp) in (typing.Union, getattr(types, "UnionType", None)) else [tp]
+        inner = (
+            [a for a in get_args(tp) if a is not type(None)]
+            if get_origin(tp) in (typing.Union, getattr(types, "UnionType", None))
+            else [tp]
+        )
         if any(a in (str, Path) for a in inner) and not isinstance(value, (list, dict)):
             value = text
         if isinstance(value, int) and not isinstance(value, bool) and float in inner:
@@ -277,7 +301,9 @@ def _parse_scalar(tp: Any, key: str):  # type: ignore[no-untyped-def]
     return parse
 
 
-def add_config_arguments(parser: argparse.ArgumentParser, cls: type[Any], *, prefix: str = "") -> None:
+def add_config_arguments(
+    parser: argparse.ArgumentParser, cls: type[Any], *, prefix: str = ""
+) -> None:
     """Add one ``--flag`` per field of ``cls`` (nested dataclasses as ``--outer.inner``).
 
     Also adds ``--config FILE`` (JSON/YAML) once at the top level; flags given on the command
@@ -286,14 +312,22 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type[Any], *, pre
     """
     _check_config_class(cls)
     if not prefix and not any(a.dest == "config_file" for a in parser._actions):
-        parser.add_argument("--config", dest="config_file", metavar="FILE", default=None,
-                            help="JSON or YAML file with config values (flags override it)")
+        parser.add_argument(
+            "--config",
+            dest="config_file",
+            metavar="FILE",
+            default=None,
+            help="JSON or YAML file with config values (flags override it)",
+        )
     fields, hints = _fields(cls)
     for f in fields:
         tp = hints[f.name]
         doc = f.metadata.get("help", "") if f.metadata else ""
-        default = f.default if f.default is not _MISSING else (
-            f.default_factory() if f.default_factory is not _MISSING else None)
+        default = (
+            f.default
+            if f.default is not _MISSING
+            else (f.default_factory() if f.default_factory is not _MISSING else None)
+        )
         if _is_dataclass_type(tp):
             add_config_arguments(parser, tp, prefix=f"{prefix}{f.name}.")
             continue
@@ -301,8 +335,13 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type[Any], *, pre
         flag = _flag(prefix, f.name)
         dest = _dest(prefix, f.name)
         if tp is bool:
-            parser.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction,
-                                default=argparse.SUPPRESS, help=help_text)
+            parser.add_argument(
+                flag,
+                dest=dest,
+                action=argparse.BooleanOptionalAction,
+                default=argparse.SUPPRESS,
+                help=help_text,
+            )
             continue
         origin = get_origin(tp)
         choices = None
@@ -310,8 +349,12 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type[Any], *, pre
             choices = list(get_args(tp))
         elif isinstance(tp, type) and issubclass(tp, enum.Enum):
             choices = [m.value for m in tp]
-        kwargs: dict[str, Any] = {"dest": dest, "default": argparse.SUPPRESS, "help": help_text,
-                                  "type": _parse_scalar(tp, prefix + f.name)}
+        kwargs: dict[str, Any] = {
+            "dest": dest,
+            "default": argparse.SUPPRESS,
+            "help": help_text,
+            "type": _parse_scalar(tp, prefix + f.name),
+        }
         if choices is not None:
             kwargs["metavar"] = "{" + ",".join(map(str, choices)) + "}"
         if origin in (list, tuple):
@@ -338,7 +381,9 @@ def _collect(ns: argparse.Namespace, cls: type[Any], prefix: str) -> dict[str, A
                     try:
                         value = yaml.safe_load(value[0])
                     except yaml.YAMLError as exc:
-                        raise ConfigError(f"config key {prefix + f.name!r}: cannot parse {value[0]!r}: {exc}") from None
+                        raise ConfigError(
+                            f"config key {prefix + f.name!r}: cannot parse {value[0]!r}: {exc}"
+                        ) from None
                 else:
                     value = [yaml.safe_load(v) if not _is_str_seq(tp) else v for v in value]
             out[f.name] = value

@@ -38,7 +38,9 @@ def get_device(device: str | torch.device | None = None) -> torch.device:
         return dev
     if dev.type == "cuda":
         if not cuda_available():
-            raise DeviceError(f"device {device!r} requested but CUDA is not available on this machine")
+            raise DeviceError(
+                f"device {device!r} requested but CUDA is not available on this machine"
+            )
         count = torch.cuda.device_count()
         if dev.index is not None and dev.index >= count:
             raise DeviceError(f"device {device!r} requested but only {count} CUDA device(s) exist")
@@ -46,6 +48,8 @@ def get_device(device: str | torch.device | None = None) -> torch.device:
     if dev.type == "mps":
         mps = getattr(torch.backends, "mps", None)
         if mps is None or not mps.is_available():
-            raise DeviceError(f"device {device!r} requested but MPS is not available on this machine")
+            raise DeviceError(
+                f"device {device!r} requested but MPS is not available on this machine"
+            )
         return dev
     raise DeviceError(f"device {device!r} (type {dev.type!r}) is not supported by labworks")

@@ -66,8 +66,12 @@ def is_main() -> bool:
     return rank() == 0
 
 
-def init_distributed(backend: str | None = None, *, device: str | torch.device | None = None,
-                     timeout_s: float = 1800.0) -> DistributedInfo:
+def init_distributed(
+    backend: str | None = None,
+    *,
+    device: str | torch.device | None = None,
+    timeout_s: float = 1800.0,
+) -> DistributedInfo:
     """Initialise torch.distributed from torchrun's environment (RANK, WORLD_SIZE, ...).
 
     Without those variables it returns single-process info and initialises nothing. The
@@ -87,8 +91,13 @@ def init_distributed(backend: str | None = None, *, device: str | torch.device |
         backend = "nccl" if dev.type == "cuda" else "gloo"
     if not is_distributed():
         dist.init_process_group(backend=backend, timeout=timedelta(seconds=timeout_s))
-    return DistributedInfo(rank=dist.get_rank(), local_rank=local_rank(),
-                           world_size=dist.get_world_size(), backend=backend, device=dev)
+    return DistributedInfo(
+        rank=dist.get_rank(),
+        local_rank=local_rank(),
+        world_size=dist.get_world_size(),
+        backend=backend,
+        device=dev,
+    )
 
 
 def cleanup_distributed() -> None:
@@ -109,8 +118,9 @@ def all_reduce_mean(tensor: torch.Tensor) -> torch.Tensor:
     return tensor
 
 
-def wrap_ddp(model: torch.nn.Module, device: torch.device | str | None = None,
-             **ddp_kwargs: object) -> torch.nn.Module:
+def wrap_ddp(
+    model: torch.nn.Module, device: torch.device | str | None = None, **ddp_kwargs: object
+) -> torch.nn.Module:
     """Move ``model`` to the device and wrap it in DistributedDataParallel when distributed.
 
     In a single process the model is only moved, so the same training code runs in both

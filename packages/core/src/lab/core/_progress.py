@@ -25,8 +25,14 @@ def _quiet_by_default() -> bool:
     return not sys.stderr.isatty()
 
 
-def progress(iterable: Iterable[T] | None = None, *, total: int | None = None,
-             desc: str | None = None, disable: bool | None = None, **kwargs: Any) -> tqdm:  # type: ignore[type-arg]
+def progress(
+    iterable: Iterable[T] | None = None,
+    *,
+    total: int | None = None,
+    desc: str | None = None,
+    disable: bool | None = None,
+    **kwargs: Any,
+) -> tqdm:  # type: ignore[type-arg,unused-ignore]
     """A tqdm bar that stays quiet when stderr is not a terminal and on non-zero ranks.
 
     ``disable=None`` decides automatically; ``LABWORKS_PROGRESS=1``/``0`` forces it on/off.
@@ -42,7 +48,9 @@ def setup_logging(verbosity: int = 0, *, name: str = "lab") -> logging.Logger:
     logger = logging.getLogger(name)
     if not any(getattr(h, "_labworks", False) for h in logger.handlers):
         handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
+        )
         handler._labworks = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
     logger.setLevel(level)

@@ -117,7 +117,9 @@ class RunDir:
                     try:
                         yield json.loads(line)
                     except json.JSONDecodeError as exc:
-                        raise DataError(f"{self.metrics_file}:{lineno}: not a JSON line: {exc}") from exc
+                        raise DataError(
+                            f"{self.metrics_file}:{lineno}: not a JSON line: {exc}"
+                        ) from exc
 
     def checkpoint_path(self, step: int) -> Path:
         return self.checkpoints / f"step_{int(step):09d}.pt"

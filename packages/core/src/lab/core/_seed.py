@@ -22,7 +22,9 @@ def _rank() -> int:
     return int(os.environ.get("RANK", "0"))
 
 
-def set_seed(seed: int | None = None, deterministic: bool = False, *, rank_offset: bool = True) -> int:
+def set_seed(
+    seed: int | None = None, deterministic: bool = False, *, rank_offset: bool = True
+) -> int:
     """Seed python, numpy and torch (CPU and all CUDA devices); return the seed used.
 
     ``seed=None`` draws a fresh seed from the operating system. Under torchrun the rank is
@@ -78,7 +80,9 @@ def set_rng_state(state: dict[str, Any]) -> None:
     random.setstate((py["version"], tuple(py["internal"]), py["gauss"]))
     npst = state["numpy"]
     keys = npst["keys"].numpy().astype(np.uint32)
-    np.random.set_state((npst["name"], keys, npst["pos"], npst["has_gauss"], npst["cached_gaussian"]))
+    np.random.set_state(
+        (npst["name"], keys, npst["pos"], npst["has_gauss"], npst["cached_gaussian"])
+    )
     torch.set_rng_state(state["torch"].cpu())
     if "cuda" in state and torch.cuda.is_available():
         cuda_states = [s.cpu() for s in state["cuda"]]

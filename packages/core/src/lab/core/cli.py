@@ -49,13 +49,22 @@ def _parser() -> argparse.ArgumentParser:
         epilog=_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("version", help="installed labworks distributions, torch and CUDA")
     demo = sub.add_parser("demo", help="run each installed domain's demo and write a report")
-    demo.add_argument("--domains", nargs="+", default=None, metavar="DOMAIN",
-                      help="only these domains (default: every installed one)")
-    demo.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder (default: runs/demo)")
+    demo.add_argument(
+        "--domains",
+        nargs="+",
+        default=None,
+        metavar="DOMAIN",
+        help="only these domains (default: every installed one)",
+    )
+    demo.add_argument(
+        "--out", type=Path, default=Path("runs/demo"), help="output folder (default: runs/demo)"
+    )
     demo.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N (default: auto)")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     sub.add_parser("<domain>", help="a domain's own commands (see below)")
@@ -66,7 +75,8 @@ def _cmd_version() -> int:
     import torch
 
     rows = sorted(
-        (d.metadata["Name"], d.version) for d in distributions()
+        (d.metadata["Name"], d.version)
+        for d in distributions()
         if (d.metadata["Name"] or "").lower().startswith("labworks-")
     )
     for name, version in rows:
@@ -74,7 +84,10 @@ def _cmd_version() -> int:
     print(f"python {platform.python_version()}")
     print(f"torch {torch.__version__}")
     cuda = torch.cuda.is_available()
-    print(f"cuda available: {cuda}" + (f" ({torch.cuda.device_count()} device(s), CUDA {torch.version.cuda})" if cuda else ""))
+    print(
+        f"cuda available: {cuda}"
+        + (f" ({torch.cuda.device_count()} device(s), CUDA {torch.version.cuda})" if cuda else "")
+    )
     return 0
 
 
@@ -85,15 +98,20 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     demos = find_plugins(DEMO_GROUP)
     if not demos:
-        print("no labworks domain is installed, so there is no demo to run; install one, e.g. "
-              "pip install ./packages/explain")
+        print(
+            "no labworks domain is installed, so there is no demo to run; install one, e.g. "
+            "pip install ./packages/explain"
+        )
         return 0
     wanted = list(demos) if args.domains is None else args.domains
     unknown = [d for d in wanted if d not in demos]
     if unknown:
         for d in unknown:
             hint = install_hint(d)
-            print(f"lab demo: domain {d!r} is not installed" + (f"; {hint}" if hint else ""), file=sys.stderr)
+            print(
+                f"lab demo: domain {d!r} is not installed" + (f"; {hint}" if hint else ""),
+                file=sys.stderr,
+            )
         print(f"installed domains with demos: {', '.join(demos)}", file=sys.stderr)
         return 2
     device = get_device(args.device)
@@ -130,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if first in plugins:
             setup_logging(sum(1 for a in argv[:idx] if a in ("-v", "--verbose")))
             try:
-                return int(plugins[first].load()(argv[idx + 1:]) or 0)
+                return int(plugins[first].load()(argv[idx + 1 :]) or 0)
             except LabError as exc:
                 print(f"lab {first}: error: {exc}", file=sys.stderr)
                 return 2

@@ -33,8 +33,15 @@ class DemoResult:
     seconds: float = 0.0
 
 
-def line_plot(path: str | Path, series: Mapping[str, tuple[Sequence[float], Sequence[float]]], *,
-              title: str = "", xlabel: str = "", ylabel: str = "", logy: bool = False) -> Path:
+def line_plot(
+    path: str | Path,
+    series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    *,
+    title: str = "",
+    xlabel: str = "",
+    ylabel: str = "",
+    logy: bool = False,
+) -> Path:
     """Save a simple line plot (one line per named (x, y) series) as PNG; needs matplotlib."""
     mpl = require("matplotlib", "labworks-core[plots]")
     mpl.use("Agg")
@@ -65,8 +72,12 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def write_report(out_dir: str | Path, results: Mapping[str, DemoResult],
-                 failures: Mapping[str, str] | None = None, header: str = "") -> Path:
+def write_report(
+    out_dir: str | Path,
+    results: Mapping[str, DemoResult],
+    failures: Mapping[str, str] | None = None,
+    header: str = "",
+) -> Path:
     """Write ``report.md`` and ``metrics.json`` for a set of demo results; return the report path."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -84,12 +95,18 @@ def write_report(out_dir: str | Path, results: Mapping[str, DemoResult],
         lines += [f"| {k} | {_fmt(v)} |" for k, v in res.metrics.items()]
         lines += [f"| seconds | {res.seconds:.1f} |", ""]
         for p in res.plots:
-            rel = Path(p).resolve().relative_to(out.resolve()) if Path(p).resolve().is_relative_to(out.resolve()) else Path(p)
+            rel = (
+                Path(p).resolve().relative_to(out.resolve())
+                if Path(p).resolve().is_relative_to(out.resolve())
+                else Path(p)
+            )
             lines += [f"![{Path(p).stem}]({rel.as_posix()})", ""]
     for domain, err in failures.items():
         all_metrics[domain] = {"error": err}
         lines += [f"## {domain}: FAILED", "", "```", err, "```", ""]
-    (out / "metrics.json").write_text(json.dumps(all_metrics, indent=2, default=str) + "\n", encoding="utf-8")
+    (out / "metrics.json").write_text(
+        json.dumps(all_metrics, indent=2, default=str) + "\n", encoding="utf-8"
+    )
     report = out / "report.md"
     report.write_text("\n".join(lines), encoding="utf-8")
     return report

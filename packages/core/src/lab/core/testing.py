@@ -43,8 +43,14 @@ def available_devices() -> list[str]:
 #: ``@pytest.mark.parametrize("device", device_params)``: cpu always, cuda marked ``gpu``.
 device_params = [
     pytest.param("cpu", id="cpu"),
-    pytest.param("cuda", id="cuda", marks=[pytest.mark.gpu,
-                 pytest.mark.skipif(not cuda_available(), reason="needs a CUDA device")]),
+    pytest.param(
+        "cuda",
+        id="cuda",
+        marks=[
+            pytest.mark.gpu,
+            pytest.mark.skipif(not cuda_available(), reason="needs a CUDA device"),
+        ],
+    ),
 ]
 
 
@@ -55,14 +61,25 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def run_torchrun(script: str | Path, args: Sequence[str] = (), *, nproc: int = 2,
-                 timeout: float = 240.0, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_torchrun(
+    script: str | Path,
+    args: Sequence[str] = (),
+    *,
+    nproc: int = 2,
+    timeout: float = 240.0,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
     """Run ``python -m torch.distributed.run --nproc_per_node=nproc script args`` on loopback."""
     cmd = [
-        sys.executable, "-m", "torch.distributed.run",
-        f"--nproc_per_node={nproc}", "--nnodes=1",
-        "--master_addr=127.0.0.1", f"--master_port={free_port()}",
-        str(script), *args,
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        f"--nproc_per_node={nproc}",
+        "--nnodes=1",
+        "--master_addr=127.0.0.1",
+        f"--master_port={free_port()}",
+        str(script),
+        *args,
     ]
     full_env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=full_env)
@@ -73,14 +90,20 @@ def run_torchrun(script: str | Path, args: Sequence[str] = (), *, nproc: int = 2
     return proc
 
 
-def assert_state_dicts_equal(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], *,
-                             atol: float = 0.0, rtol: float = 0.0) -> None:
+def assert_state_dicts_equal(
+    a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], *, atol: float = 0.0, rtol: float = 0.0
+) -> None:
     """Assert two state dicts have the same keys and (bit-)equal tensors (``atol=rtol=0``)."""
     assert a.keys() == b.keys(), f"keys differ: {sorted(set(a) ^ set(b))}"
     for k in a:
         ta, tb = a[k].detach().cpu(), b[k].detach().cpu()
         assert ta.shape == tb.shape, f"{k}: shape {tuple(ta.shape)} != {tuple(tb.shape)}"
         if atol == 0.0 and rtol == 0.0:
-            assert torch.equal(ta, tb), f"{k}: tensors differ (max abs diff {(ta - tb).abs().max().item():.3g})"
+            assert torch.equal(ta, tb), (
+                f"{k}: tensors differ (max abs diff {(ta - tb).abs().max().item():.3g})"
+            )
         else:
-            torch.testing.assert_close(ta, tb, atol=atol, rtol=rtol, msg=lambda m, k=k: f"{k}: {m}")
+            try:
+                torch.testing.assert_close(ta, tb, atol=atol, rtol=rtol)
+            except AssertionError as exc:
+                raise AssertionError(f"{k}: {exc}") from None
