@@ -55,3 +55,17 @@ def test_write_report(tmp_path):
 
     m = json.loads((tmp_path / "metrics.json").read_text())
     assert m["d"]["acc"] == 0.5 and m["e"]["error"] == "Traceback: boom"
+
+
+def test_gpu_decorator_marks_and_skips_without_cuda():
+    from lab.core import cuda_available
+    from lab.core.testing import gpu
+
+    @gpu
+    def needs_cuda():
+        pass
+
+    names = [m.name for m in needs_cuda.pytestmark]
+    assert "gpu" in names and "skipif" in names
+    skip = next(m for m in needs_cuda.pytestmark if m.name == "skipif")
+    assert skip.args[0] is (not cuda_available())

@@ -13,8 +13,9 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 import torch
@@ -27,12 +28,27 @@ __all__ = [
     "device_params",
     "free_port",
     "gpu",
+    "gpu_marks",
     "run_torchrun",
     "slow",
 ]
 
 slow = pytest.mark.slow
-gpu = pytest.mark.gpu(pytest.mark.skipif(not cuda_available(), reason="needs a CUDA device"))
+
+#: The marks a GPU-only test carries: ``gpu`` (selected by ``-m gpu``) and a skip without CUDA.
+gpu_marks = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not cuda_available(), reason="needs a CUDA device"),
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def gpu(fn: F) -> F:
+    """Decorator for a GPU-only test: marked ``gpu`` and skipped when CUDA is absent."""
+    for mark in gpu_marks:
+        fn = mark(fn)
+    return fn
 
 
 def available_devices() -> list[str]:
@@ -43,14 +59,7 @@ def available_devices() -> list[str]:
 #: ``@pytest.mark.parametrize("device", device_params)``: cpu always, cuda marked ``gpu``.
 device_params = [
     pytest.param("cpu", id="cpu"),
-    pytest.param(
-        "cuda",
-        id="cuda",
-        marks=[
-            pytest.mark.gpu,
-            pytest.mark.skipif(not cuda_available(), reason="needs a CUDA device"),
-        ],
-    ),
+    pytest.param("cuda", id="cuda", marks=gpu_marks),
 ]
 
 
