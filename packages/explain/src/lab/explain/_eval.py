@@ -1,0 +1,39 @@
+"""Chunked, gradient-free evaluation of a masked classifier (private)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from lab.core import DataError
+
+MaskedFn = Callable[[Any, torch.Tensor], torch.Tensor]
+
+
+def n_features_of(classifier: Any) -> int | None:
+    n = getattr(classifier, "n_features", None)
+    return int(n) if isinstance(n, int) else None
+
+
+@torch.no_grad()
+def evaluate(classifier: MaskedFn, x: Any, masks: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """``classifier(x, masks)`` in chunks of ``batch_size`` rows, concatenated: ``(B, C)``."""
+    outs = []
+    for chunk in torch.split(masks, batch_size):
+        out = classifier(x, chunk)
+        if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[0] != chunk.shape[0]:
+            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise DataError(
+                f"a masked classifier must return (B, classes) for B = {chunk.shape[0]} "
+                f"masks, got {shape}"
+            )
+        outs.append(out)
+    return torch.cat(outs, dim=0)
+
+
+@torch.no_grad()
+def predict(classifier: MaskedFn, x: Any, masks: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """Predicted classes ``(B,)`` (argmax, first index on ties)."""
+    return evaluate(classifier, x, masks, batch_size).argmax(dim=-1)
