@@ -215,3 +215,9 @@ def test_config_to_dict_rejects_non_dataclass():
         config_to_dict({"a": 1})
     with pytest.raises(ConfigError):
         config_from_dict(dict, {})  # type: ignore[arg-type]
+
+
+def test_cli_float_literals_without_dot():
+    assert _parse(["--optim.lr", "1e-3"]).optim.lr == 1e-3
+    assert _parse(["--dropout", "1E-2"]).dropout == 0.01
+    assert _parse(["--optim.lr", "3"]).optim.lr == 3.0

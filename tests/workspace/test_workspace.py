@@ -129,3 +129,12 @@ def test_foreign_lab_module_coexists(tmp_path):
 def test_no_test_folder_is_a_package():
     stray = [p for p in (ROOT / "tests").rglob("__init__.py")]
     assert not stray, f"test folders must not be packages: {stray}"
+
+
+def test_benchmarks_page_is_assembled_from_fragments():
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "build_benchmarks_doc.py"), "--check"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -13,6 +13,7 @@ Supported field types: ``bool``, ``int``, ``float`` (ints accepted), ``str``, ``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import enum
 import json
@@ -292,6 +293,10 @@ def _parse_scalar(tp: Any, key: str) -> Callable[[str], Any]:
             value = text
         if isinstance(value, int) and not isinstance(value, bool) and float in inner:
             value = float(value)
+        if isinstance(value, str) and float in inner:
+            # YAML 1.1 reads "1e-3" (no dot) as a string; accept any Python float literal
+            with contextlib.suppress(ValueError):
+                value = float(text)
         try:
             return _convert(value, tp, key)
         except ConfigError as exc:

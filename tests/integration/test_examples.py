@@ -1,0 +1,48 @@
+"""Run every docs/examples/*.py script end to end and check the numbers it reports.
+
+Convention for an example script: its module docstring has a line ``Requires: lab.a, lab.b``;
+it accepts ``--out DIR`` and ``--quick`` (small sizes for CI) and writes ``DIR/result.json``.
+An example whose required domains are not installed is skipped with the reason.
+"""
+
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted((ROOT / "docs" / "examples").glob("*.py"))
+
+
+def _requires(script: Path) -> list[str]:
+    m = re.search(r"^Requires:\s*(.+)$", script.read_text(encoding="utf-8"), re.M)
+    return [s.strip() for s in m.group(1).split(",")] if m else []
+
+
+def run_example(script: Path, out: Path) -> dict:
+    missing = [m for m in _requires(script) if importlib.util.find_spec(m) is None]
+    if missing:
+        pytest.skip(f"{script.name} needs {', '.join(missing)}, not installed here")
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
+    proc = subprocess.run(
+        [sys.executable, str(script), "--out", str(out), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=env,
+        cwd=out.parent,
+    )
+    assert proc.returncode == 0, f"{script.name} failed:\n{proc.stdout}\n{proc.stderr}"
+    return json.loads((out / "result.json").read_text())
+
+
+def test_every_example_declares_its_domains():
+    for script in EXAMPLES:
+        reqs = _requires(script)
+        assert reqs, f"{script.name}: no 'Requires:' line in its docstring"
+        assert all(r.startswith("lab.") for r in reqs), reqs
