@@ -130,7 +130,7 @@ def docs(session: nox.Session) -> None:
 @nox.session(venv_params=VENV_PARAMS)
 def demo(session: nox.Session) -> None:
     """The main job: every domain's demo on embedded defaults, report under runs/demo."""
-    _install(session, *[_extras(d, "plots") for d in ALL], groups=())
+    _install(session, *[_extras(d, "plots", "demo") for d in ALL], groups=())
     out = session.posargs[0] if session.posargs else "runs/demo"
     session.run("lab", "version")
     session.run("lab", "demo", "--out", out)
