@@ -365,6 +365,7 @@ def add_config_arguments(
         if origin in (list, tuple):
             kwargs["nargs"] = "+"
             kwargs["type"] = str
+        kwargs.setdefault("metavar", f.name.upper())
         parser.add_argument(flag, **kwargs)
 
 

@@ -10,6 +10,8 @@
 - Runs: :class:`ExperimentConfig`, :func:`run_experiment` (task, warm start, GRPO, evaluation).
 - Offline models: :func:`build_tokenizer`, :func:`tiny_causal_lm`, :func:`sft_warm_start`,
   :func:`load_smollm2`.
+- Continual fine-tuning (PECFT survey, Coleman et al. 2025): the subpackage
+  :mod:`lab.llm.continual` (task streams, LoRA/O-LoRA/InfLoRA/L2P/replay/EWC strategies, metrics).
 """
 
 from __future__ import annotations

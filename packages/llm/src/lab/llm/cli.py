@@ -36,7 +36,7 @@ def _parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="lab llm",
-        description="lab.llm: GRPO with PODS rollout down-sampling (and the continual subcommand when present).",
+        description="lab.llm: GRPO with PODS rollout down-sampling; continual PEFT.",
     )
     parser.add_argument("-v", "--verbose", action="count", default=0)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -70,12 +70,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("rewards", type=float, nargs="+")
-    try:  # the PECFT subcommand, when that part of the package is present
-        from .continual.cli import register
-    except ImportError:
-        pass
-    else:
-        register(sub)
+    from .continual.cli import register as register_continual
+
+    register_continual(sub)  # `lab llm continual ...` (parameter-efficient continual fine-tuning)
     return parser
 
 

@@ -1,0 +1,291 @@
+"""Strategies: adapter freezing, per-task isolation, O-LoRA overlap, InfLoRA's null update, ..."""
+
+import pytest
+import torch
+
+from lab.core import ConfigError, DataError
+from lab.llm.continual import (
+    EWC,
+    L2P,
+    METHODS,
+    EWCConfig,
+    InfLoRA,
+    L2PConfig,
+    OLoRA,
+    OLoRAConfig,
+    PerTaskLoRA,
+    Replay,
+    ReplayConfig,
+    SequentialLoRA,
+    SyntheticStreamConfig,
+    Task,
+    TrainConfig,
+    TransformerBackboneConfig,
+    build_transformer_backbone,
+    build_word_tokenizer,
+    dualgpm_update,
+    make_strategy,
+    run_stream,
+    synthetic_stream,
+)
+
+torch.set_num_threads(1)
+
+STREAM = synthetic_stream(SyntheticStreamConfig(num_tasks=3, train_per_class=16, test_per_class=8))
+TOKENIZER = build_word_tokenizer(STREAM.all_texts())
+TRAIN = TrainConfig(epochs=8, lr=3e-2, batch_size=16)
+SMALL = TransformerBackboneConfig(
+    hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, max_length=16
+)
+
+
+def backbone(seed=0):
+    return build_transformer_backbone((), SMALL, seed=seed, tokenizer=TOKENIZER, device="cpu")
+
+
+def strategy(cls, **kw):
+    kw.setdefault("train", TRAIN)
+    return cls(
+        backbone(), num_classes=STREAM.num_classes, num_tasks=len(STREAM), device="cpu", **kw
+    )
+
+
+def snapshot(params):
+    return [p.detach().clone() for p in params]
+
+
+def test_peft_set_adapter_unfreezes_and_activate_refreezes():
+    st = strategy(OLoRA)
+    st._add_structures(STREAM[0])
+    st._add_structures(STREAM[1])
+    peft = st.adapters.peft
+    peft.base_model.set_adapter(["task_0", "task_1"])  # the PEFT pitfall
+    assert all(p.requires_grad for p in st.adapters.parameters("task_0"))
+    st.adapters.activate(["task_0", "task_1"], trainable=["task_1"])
+    assert st.adapters.active == ["task_0", "task_1"]
+    assert not any(p.requires_grad for p in st.adapters.parameters("task_0"))
+    assert all(p.requires_grad for p in st.adapters.parameters("task_1"))
+    with pytest.raises(ConfigError, match="not among the active"):
+        st.adapters.activate(["task_0"], trainable=["task_1"])
+
+
+def test_only_the_current_adapter_trains_after_each_switch():
+    st = strategy(PerTaskLoRA)
+    for task in STREAM:
+        st._add_structures(task)
+        data = st._encode(list(task.train_texts))
+        st._before_training(task, data)
+        name = f"task_{task.task_id}"
+        trainable = {id(p) for p in st.trainable_parameters()}
+        own = {id(p) for p in st.adapters.parameters(name)}
+        own |= {id(p) for p in st.module["heads"][str(task.task_id)].parameters()}
+        assert trainable == own
+        # a prediction-time switch back to an earlier adapter leaves no adapter trainable
+        st.adapters.activate(["task_0"], trainable=())
+        assert not any(
+            p.requires_grad for n in st.adapters.names for p in st.adapters.parameters(n)
+        )
+
+
+def test_per_task_lora_keeps_earlier_adapters_bit_identical_and_never_forgets():
+    st = strategy(PerTaskLoRA)
+    st.train_task(STREAM[0])
+    before = snapshot(st.adapters.parameters("task_0")) + snapshot(
+        st.module["heads"]["0"].parameters()
+    )
+    acc0 = st.evaluate(STREAM[0])
+    pred0 = st.predict(list(STREAM[0].test_texts), task_id=0)
+    st.train_task(STREAM[1])
+    st.train_task(STREAM[2])
+    after = list(st.adapters.parameters("task_0")) + list(st.module["heads"]["0"].parameters())
+    assert all(torch.equal(a, b) for a, b in zip(before, after, strict=True))
+    assert torch.equal(st.predict(list(STREAM[0].test_texts), task_id=0), pred0)
+    assert st.evaluate(STREAM[0]) == acc0
+    assert not any(p.requires_grad for p in st.module.parameters())
+
+
+def test_per_task_lora_run_has_exactly_zero_forgetting_and_fwt():
+    res = run_stream(strategy(PerTaskLoRA), STREAM, show_progress=False)
+    assert res.til.forgetting == 0.0 and res.til.bwt == 0.0
+    assert res.til.fwt == 0.0  # unseen tasks are scored by the base model = the baseline
+    assert res.til.acc > 0.75
+
+
+def test_predict_errors():
+    st = strategy(SequentialLoRA)
+    with pytest.raises(DataError, match="not been trained"):
+        st.predict(["a"])
+    st.train_task(STREAM[0])
+    with pytest.raises(DataError, match="task id 2 was never trained"):
+        st.predict(["k0x0x1 w1"], task_id=2)
+    with pytest.raises(DataError, match="trained already"):
+        st.train_task(STREAM[0])
+    wide = Task("wide", (0, 99), ("a", "b"), (0, 99), ("c",), (0,), task_id=9)
+    with pytest.raises(DataError, match=r"class id\(s\) \[99\]"):
+        st.train_task(wide)
+    with pytest.raises(ConfigError, match="unknown method"):
+        make_strategy("nope", backbone(), STREAM)
+
+
+def test_predict_with_task_id_stays_in_label_space():
+    st = strategy(SequentialLoRA)
+    st.train_task(STREAM[0])
+    st.train_task(STREAM[1])
+    texts = list(STREAM[1].test_texts)
+    assert set(st.predict(texts, task_id=0).tolist()) <= set(STREAM[0].labels)
+    assert set(st.predict(texts).tolist()) <= set(STREAM[0].labels) | set(STREAM[1].labels)
+
+
+def _olora_overlap(lam):
+    st = strategy(OLoRA, config=OLoRAConfig(lambda_orth=lam))
+    st.train_task(STREAM[0])
+    a0 = snapshot(st.adapters.parameters("task_0"))
+    st.train_task(STREAM[1])
+    assert all(torch.equal(a, b) for a, b in zip(a0, st.adapters.parameters("task_0"), strict=True))
+    return st.overlap("task_1")
+
+
+def test_olora_overlap_falls_as_its_weight_grows():
+    overlaps = [_olora_overlap(lam) for lam in (0.0, 0.01, 0.5)]
+    assert overlaps[0] > overlaps[1] > overlaps[2]
+    assert overlaps[2] < 0.5 * overlaps[0]
+
+
+def test_inflora_update_is_zero_on_the_stored_subspace():
+    st = strategy(InfLoRA)
+    st.train_task(STREAM[0])
+    bases = {k: v.clone() for k, v in st.bases.items()}
+    assert bases and all(0 < v.shape[1] < v.shape[0] for v in bases.values())
+    st.train_task(STREAM[1])
+    gen = torch.Generator().manual_seed(0)
+    for lname, layer in st.adapters.layers():
+        m = bases[lname]
+        a = layer.lora_A["task_1"].weight
+        b = layer.lora_B["task_1"].weight
+        assert b.abs().max() > 0  # B was trained
+        x_in = (m @ torch.randn(m.shape[1], 8, generator=gen)).T  # 8 inputs in span(M)
+        x_out = torch.randn(8, m.shape[0], generator=gen)
+        delta_in = (x_in @ a.T) @ b.T * st.adapters.scaling("task_1")
+        delta_out = (x_out @ a.T) @ b.T * st.adapters.scaling("task_1")
+        assert delta_in.abs().max() < 1e-5 * x_in.abs().max()
+        assert delta_out.abs().max() > 1e-3
+    # only B trains: A of the current task is frozen during training
+    st._add_structures(STREAM[2])
+    st._before_training(STREAM[2], st._encode(list(STREAM[2].train_texts)))
+    trainable = {id(p) for p in st.trainable_parameters()}
+    for _, layer in st.adapters.layers():
+        assert id(layer.lora_A["task_2"].weight) not in trainable
+        assert id(layer.lora_B["task_2"].weight) in trainable
+
+
+def test_inflora_needs_num_tasks():
+    with pytest.raises(ConfigError, match="num_tasks"):
+        InfLoRA(backbone(), num_classes=6, device="cpu")
+
+
+def test_dualgpm_closed_form():
+    act = torch.diag(torch.tensor([3.0, 2.0, 1.0, 0.0]))
+    # energies 9, 4, 1 of 14: cumulative 0.64, 0.93, 1.0 -> two vectors below 0.95
+    m = dualgpm_update(None, act, 0.95)
+    assert m.shape == (4, 2)
+    assert torch.allclose(m.abs(), torch.eye(4)[:, :2])
+    # next task lives in e3: captured energy 0 < threshold -> add e3
+    m2 = dualgpm_update(m, torch.diag(torch.tensor([0.0, 0.0, 1.0, 0.0])), 0.97)
+    assert m2.shape == (4, 3)
+    assert torch.allclose(m2.T @ m2, torch.eye(3), atol=1e-6)
+    # a task inside span(M) adds nothing
+    m3 = dualgpm_update(m2, torch.diag(torch.tensor([1.0, 1.0, 0.0, 0.0])), 0.99)
+    assert m3.shape == (4, 3)
+
+
+def test_l2p_trains_prompts_keys_and_head_only():
+    st = strategy(L2P, config=L2PConfig(pool_size=4, prompt_length=2, top_k=2, feature="tokens"))
+    frozen = snapshot(st.backbone.parameters())
+    keys0 = st.module["prompts"]["key_vectors"].detach().clone()
+    st.train_task(STREAM[0])
+    assert all(torch.equal(a, b) for a, b in zip(frozen, st.backbone.parameters(), strict=True))
+    assert not torch.equal(keys0, st.module["prompts"]["key_vectors"])
+    idx, sims = st.select(torch.randn(5, 32))
+    assert idx.shape == (5, 2) and torch.all(sims[:, 0] >= sims[:, 1])
+    assert st.evaluate(STREAM[0]) > 0.7
+    with pytest.raises(ConfigError, match="top_k"):
+        L2PConfig(pool_size=3, top_k=4)
+
+
+def test_l2p_pull_term_moves_selected_keys_towards_queries():
+    cfg = L2PConfig(pool_size=4, prompt_length=2, top_k=1, pull_coeff=1.0)
+    st = strategy(L2P, config=cfg)
+    data = st._encode(list(STREAM[0].train_texts))
+    q = data["query"]
+    before = st.select(q)[1].mean()
+    st.train_task(STREAM[0])
+    after = st.select(q)[1].mean()
+    assert after > before
+
+
+def test_replay_memory_and_ewc_penalty():
+    st = strategy(Replay, config=ReplayConfig(memory_per_task=5))
+    st.train_task(STREAM[0])
+    st.train_task(STREAM[1])
+    assert len(st.memory) == 10
+    texts, _labels = st._training_examples(STREAM[2])
+    assert len(texts) == STREAM[2].num_train + 10
+    assert st._train_classes(STREAM[2]) == [0, 1, 2, 3, 4, 5]
+
+    ewc = strategy(EWC, config=EWCConfig(ewc_lambda=1.0, fisher_samples=8))
+    ewc.train_task(STREAM[0])
+    assert len(ewc.fishers) == 1 and all((f >= 0).all() for f in ewc.fishers[0].values())
+    ewc.adapters.activate(["shared"], trainable=["shared"])
+    ewc.module["head"].requires_grad_(True)
+    assert float(ewc._penalty().detach()) == 0.0  # at the anchor
+    with torch.no_grad():
+        for p in ewc.trainable_parameters():
+            p.add_(0.1)
+    assert float(ewc._penalty().detach()) > 0.0
+
+
+def test_strong_ewc_anchors_the_shared_adapter():
+    def drift(cls, **kw):
+        st = strategy(cls, **kw)
+        st.train_task(STREAM[0])
+        a0 = snapshot(st.adapters.parameters("shared"))
+        st.train_task(STREAM[1])
+        return sum(
+            float((a - b).norm()) for a, b in zip(a0, st.adapters.parameters("shared"), strict=True)
+        )
+
+    assert drift(EWC, config=EWCConfig(ewc_lambda=1e6, fisher_samples=16)) < 0.5 * drift(
+        SequentialLoRA
+    )
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_every_method_learns_the_first_task(method):
+    st = make_strategy(
+        method,
+        backbone(),
+        STREAM,
+        train=TRAIN,
+        device="cpu",
+        config=L2PConfig(feature="tokens") if method == "l2p" else None,
+    )
+    log = st.train_task(STREAM[0])
+    assert log.trainable_params > 0 and log.steps == 16
+    assert st.evaluate(STREAM[0]) > 0.7
+
+
+def test_resume_reproduces_an_uninterrupted_run(tmp_path):
+    full = run_stream(strategy(InfLoRA), STREAM, show_progress=False)
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_second(i, til, cil):
+        if i == 1:
+            raise Stop
+
+    with pytest.raises(Stop):
+        run_stream(strategy(InfLoRA), STREAM, checkpoint_dir=tmp_path, on_task=stop_after_second)
+    resumed = run_stream(strategy(InfLoRA), STREAM, checkpoint_dir=tmp_path, resume=True)
+    assert resumed.til.values.tolist() == full.til.values.tolist()
+    assert resumed.cil.values.tolist() == full.cil.values.tolist()
