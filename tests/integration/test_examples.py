@@ -45,4 +45,18 @@ def test_every_example_declares_its_domains():
     for script in EXAMPLES:
         reqs = _requires(script)
         assert reqs, f"{script.name}: no 'Requires:' line in its docstring"
-        assert all(r.startswith("lab.") for r in reqs), reqs
+        assert sum(r.startswith("lab.") for r in reqs) >= 2, f"{script.name} composes no domains"
+
+
+def test_certify_continual_model(tmp_path):
+    res = run_example(ROOT / "docs/examples/certify_continual_model.py", tmp_path / "out")
+    assert set(res["models"]) == {"sequential", "per_task"}
+    for method, m in res["models"].items():
+        # two classes per task: both final models must still beat chance on the first task
+        assert m["first_task_accuracy"] > 0.5, (method, m)
+        ablation, rand = m["mean_stability"]["feature_ablation"], m["mean_stability"]["random"]
+        assert all(0.0 <= v <= 1.0 for v in ablation + rand)
+        # the keyword tokens Captum finds keep the prediction better than random tokens do
+        assert ablation[-1] >= rand[-1], (method, ablation, rand)
+        # adding more random tokens can only make instability more likely (SCA noise: eps 0.1)
+        assert rand[-1] <= rand[0] + 0.1

@@ -289,3 +289,28 @@ def test_resume_reproduces_an_uninterrupted_run(tmp_path):
     resumed = run_stream(strategy(InfLoRA), STREAM, checkpoint_dir=tmp_path, resume=True)
     assert resumed.til.values.tolist() == full.til.values.tolist()
     assert resumed.cil.values.tolist() == full.cil.values.tolist()
+
+
+@pytest.mark.parametrize("method", ["sequential", "per_task"])
+def test_logits_agree_with_predict_and_honour_attention_holes(method):
+    st = make_strategy(method, backbone(), STREAM, train=TRAIN, device="cpu")
+    st.train_task(STREAM[0])
+    st.train_task(STREAM[1])
+    texts = list(STREAM[0].test_texts[:6])
+    enc = st.backbone.tokenize(texts)
+    for tid in (0, None):
+        logits = st.logits(enc["input_ids"], enc["attention_mask"], task_id=tid)
+        assert torch.equal(logits.argmax(-1), st.predict(texts, task_id=tid))
+        allowed = (
+            set(STREAM[0].labels) if tid == 0 else set(STREAM[0].labels) | set(STREAM[1].labels)
+        )
+        finite = {c for c in range(STREAM.num_classes) if torch.isfinite(logits[0, c])}
+        assert finite and finite <= allowed  # per-task LoRA without id keeps the winner's classes
+    # a hole in the attention mask changes the input the model sees (nothing is trimmed away)
+    holed = enc["attention_mask"].clone()
+    holed[:, 0] = 0
+    assert not torch.equal(
+        st.logits(enc["input_ids"], holed), st.logits(enc["input_ids"], enc["attention_mask"])
+    )
+    with pytest.raises(DataError, match=r"\(B, L\)"):
+        st.logits(enc["input_ids"][0], enc["attention_mask"][0])

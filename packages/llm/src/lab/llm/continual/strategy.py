@@ -328,6 +328,46 @@ class ContinualStrategy:
         seen = sorted({c for ls in self.label_spaces.values() for c in ls})
         return seen or list(range(self.num_classes))
 
+    @torch.no_grad()
+    def logits(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        task_id: int | None = None,
+    ) -> torch.Tensor:
+        """Class logits ``(B, C)`` for tokenised inputs ``(B, L)`` (e.g. ``backbone.tokenize``).
+
+        Classes outside the label space that :meth:`predict` would use (the task's with
+        ``task_id``, every trained class without) are ``-inf``, so ``argmax`` equals
+        :meth:`predict`. The attention mask may have holes: this is the ``model(**inputs)``
+        that feature-masking tools such as ``lab.explain.TokenMasker`` call. No padding is
+        trimmed, so masked positions inside a sequence stay masked.
+
+        Raises:
+            DataError: no task trained yet, a task id that was never trained, or shapes that
+                do not match.
+        """
+        if not self.trained_order:
+            raise DataError(f"{type(self).__name__} has not been trained on any task yet")
+        if task_id is not None and task_id not in self.label_spaces:
+            raise DataError(
+                f"task id {task_id!r} was never trained (trained: {self.trained_order})"
+            )
+        if input_ids.dim() != 2 or input_ids.shape != attention_mask.shape:
+            raise DataError(
+                f"input_ids and attention_mask must both be (B, L), got "
+                f"{tuple(input_ids.shape)} and {tuple(attention_mask.shape)}"
+            )
+        self.module.eval()
+        self._prepare_eval(task_id)
+        batch = {
+            "input_ids": input_ids.to(self.device),
+            "attention_mask": attention_mask.to(self.device),
+        }
+        out, _ = self._forward(batch, task_id)
+        mask = self._class_mask(self._allowed(task_id)).to(out.device)
+        return out.float().masked_fill(~mask, float("-inf"))
+
     def predict(self, texts: Sequence[str], task_id: int | None = None) -> torch.Tensor:
         """Global class ids for ``texts`` (CPU ``long`` tensor).
 
