@@ -1,0 +1,441 @@
+"""Benchmark: private collision-probability estimation and sequential testing (lab.privacy).
+
+Part 1 (estimation). For the salted-hash estimator (ours, mean over groups, oracle group size
+m / C) and the two named baselines, pairwise randomized response and the pure-ldp
+frequency-oracle plug-in, the number of users needed so that |C_hat - C| <= eps holds in at
+least 90% of T trials, as alpha, eps and the domain size k vary, on uniform and Zipf(1)
+distributions. Search: a pilot run at n0 gives the empirical 90% quantile q of |error| and the
+guess n0 (q / eps)^2; from 0.6x that guess n grows by 1.25x until the empirical coverage over T
+fresh trials reaches 0.9 (or n passes the cap: reported as null). Log-log slopes are fitted.
+
+Part 2 (testing). The non-private sequential test (eps unknown) against the fixed-n Hoeffding
+test that knows eps: median stopping time vs eps, fitted slope, type-I error at C = c0, and
+the ratio median-stopping-time / fixed n. The private sequential test at alpha = 2: median
+stopping time for two gaps and its type-I error.
+
+    python tools/bench/privacy_collision.py            # CPU defaults (a few minutes)
+    python tools/bench/privacy_collision.py --paper    # more trials, smaller alpha/eps, larger k
+
+Writes runs/bench/privacy_collision.json and three PNG plots next to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lab.privacy import (
+    FrequencyOracleConfig,
+    FrequencyOraclePlugin,
+    LDPEstimatorConfig,
+    PairwiseRandomizedResponse,
+    PairwiseRRConfig,
+    PrivateSequentialCollisionTest,
+    PrivateSequentialTestConfig,
+    SaltedHashConfig,
+    SaltedHashLDP,
+    SequentialCollisionTest,
+    SequentialTestConfig,
+    exact_collision_probability,
+    fixed_sample_size,
+    sample_categorical,
+    uniform_distribution,
+    zipf_distribution,
+)
+
+BETA = 1e-3
+MEAN = LDPEstimatorConfig(aggregate="mean", ci="chebyshev")  # ci unused; valid for 1 group
+
+
+def _estimators(alpha: float, k: int, c: float):
+    fo = FrequencyOraclePlugin(FrequencyOracleConfig(alpha=alpha), domain=k)
+
+    def ours(vals, s):
+        ldp = SaltedHashLDP(SaltedHashConfig(alpha=alpha, beta=BETA, c_guess=c, table_seed=s))
+        return ldp.run(vals, seed=s, config=MEAN, device="cpu").estimate
+
+    def rr(vals, s):
+        return (
+            PairwiseRandomizedResponse(PairwiseRRConfig(alpha=alpha, hash_seed=s))
+            .run(vals, seed=s, device="cpu")
+            .estimate
+        )
+
+    def fo_run(vals, s):
+        return fo.run(vals.numpy(), seed=s).estimate
+
+    return {"salted_hash": ours, "pairwise_rr": rr, "frequency_oracle": fo_run}
+
+
+def _coverage(fn, p, c, n, eps, trials, seed0):
+    errs = np.array(
+        [abs(fn(sample_categorical(p, n, seed=seed0 + t), seed0 + t) - c) for t in range(trials)]
+    )
+    return float(np.mean(errs <= eps)), float(np.quantile(errs, 0.9))
+
+
+def samples_needed(fn, p, c, eps, trials, n_min, cap, seed):
+    """Smallest n on a 1.25x grid with empirical P(|err| <= eps) >= 0.9 (None past cap).
+
+    The grid starts at 0.6x the pilot's guess and moves up until a probe passes, or down while
+    probes pass.
+
+    ``n_min`` is the smallest n the method can run with (one group for the salted hash), so a
+    result equal to it means "at most n_min"."""
+    n0 = max(n_min, 20_000)
+    _, q = _coverage(fn, p, c, n0, eps, trials, seed)
+    n = max(n_min, int(0.6 * n0 * (q / eps) ** 2))
+    evals = 1
+
+    def passes(m: int) -> bool:
+        nonlocal evals
+        cov, _ = _coverage(fn, p, c, m, eps, trials, seed + 7919 * evals)
+        evals += 1
+        return cov >= 0.9
+
+    if n <= cap and passes(n):
+        # the first probe passed: step down until a probe fails (or n_min is reached)
+        while n > n_min:
+            lower = max(n_min, int(n / 1.25))
+            if not passes(lower):
+                return n
+            n = lower
+        return n
+    n = int(n * 1.25)
+    while n <= cap:
+        if passes(n):
+            return n
+        n = int(n * 1.25)
+    return None
+
+
+def _n_min(meth, alpha, c):
+    if meth == "salted_hash":
+        return SaltedHashLDP(SaltedHashConfig(alpha=alpha, beta=BETA, c_guess=c)).group_size
+    return 200
+
+
+def spike_distribution(k: int) -> np.ndarray:
+    """Half the mass on one value, the rest uniform: C = 1/4 + 1/(4(k-1)), nearly flat in k."""
+    p = np.full(k, 0.5 / (k - 1))
+    p[0] = 0.5
+    return p
+
+
+def _slope(xs, ys):
+    pts = [(x, y) for x, y in zip(xs, ys, strict=False) if y is not None]
+    if len(pts) < 2:
+        return None
+    lx, ly = np.log([p[0] for p in pts]), np.log([p[1] for p in pts])
+    return float(np.polyfit(lx, ly, 1)[0])
+
+
+def _k_sweep(args, make, eps) -> dict:
+    """Samples needed vs the domain size k at alpha = 1: ours vs the frequency oracle."""
+    res: dict = {}
+    cs = []
+    for k in args.ks:
+        p = make(k)
+        c = exact_collision_probability(p)
+        cs.append(c)
+        ests = _estimators(1.0, k, c)
+        for meth in ("salted_hash", "frequency_oracle"):
+            cap = args.fo_cap if meth == "frequency_oracle" else args.cap
+            res.setdefault(meth, []).append(
+                samples_needed(
+                    ests[meth], p, c, eps, args.trials, _n_min(meth, 1.0, c), cap, seed=k
+                )
+            )
+        print(
+            f"k={k} (C={c:.4f}, eps={eps}): ours {res['salted_hash'][-1]}, "
+            f"fo {res['frequency_oracle'][-1]}",
+            flush=True,
+        )
+    return {
+        "k": args.ks,
+        "C": cs,
+        "eps": eps,
+        "alpha": 1.0,
+        "n": res,
+        "n_min_salted_hash": [_n_min("salted_hash", 1.0, c) for c in cs],
+        "slope": {m: _slope(args.ks, v) for m, v in res.items()},
+    }
+
+
+def estimation(args) -> dict:
+    out: dict = {"vs_alpha": {}, "vs_k": {}, "vs_eps": {}}
+    dists = {
+        "uniform": uniform_distribution,
+        "zipf": lambda k: zipf_distribution(k, 1.0),
+        "spike": spike_distribution,
+    }
+    for dname, make in dists.items():
+        if dname == "spike":
+            out["vs_k"][dname] = _k_sweep(args, make, args.eps)
+            continue
+        # alpha sweep at k = 10, eps = args.eps
+        p = make(10)
+        c = exact_collision_probability(p)
+        res = {}
+        for alpha in args.alphas:
+            ests = _estimators(alpha, 10, c)
+            for meth in ("salted_hash", "pairwise_rr"):
+                res.setdefault(meth, []).append(
+                    samples_needed(
+                        ests[meth],
+                        p,
+                        c,
+                        args.eps,
+                        args.trials,
+                        _n_min(meth, alpha, c),
+                        args.cap,
+                        seed=int(1e6 * alpha),
+                    )
+                )
+            print(
+                f"[{dname}] alpha={alpha}: ours {res['salted_hash'][-1]}, rr {res['pairwise_rr'][-1]}",
+                flush=True,
+            )
+        out["vs_alpha"][dname] = {
+            "alpha": args.alphas,
+            "C": c,
+            "eps": args.eps,
+            "n": res,
+            "slope": {m: _slope(args.alphas, v) for m, v in res.items()},
+        }
+        out["vs_k"][dname] = _k_sweep(args, make, args.eps_k)
+    # eps sweep, uniform k = 10, alpha = 1, all three methods
+    p = uniform_distribution(10)
+    c = 0.1
+    ests = _estimators(1.0, 10, c)
+    res = {}
+    for eps in args.eps_grid:
+        for meth, fn in ests.items():
+            cap = args.fo_cap if meth == "frequency_oracle" else args.cap
+            res.setdefault(meth, []).append(
+                samples_needed(
+                    fn, p, c, eps, args.trials, _n_min(meth, 1.0, c), cap, seed=int(1e5 * eps)
+                )
+            )
+        print(
+            f"[uniform] eps={eps}: " + ", ".join(f"{m} {v[-1]}" for m, v in res.items()), flush=True
+        )
+    out["vs_eps"] = {
+        "eps": args.eps_grid,
+        "alpha": 1.0,
+        "k": 10,
+        "n": res,
+        "slope": {m: _slope(args.eps_grid, v) for m, v in res.items()},
+    }
+    return out
+
+
+def testing(args) -> dict:
+    out: dict = {}
+    # non-private: H0: C = 0.25 - eps, truth uniform over 4 values (C = 0.25)
+    med, fixed = [], []
+    for eps in args.test_eps:
+        test = SequentialCollisionTest(
+            SequentialTestConfig(c0=0.25 - eps, delta=0.05, first_check=16, max_samples=2**22)
+        )
+        stops = [
+            test.run_sampler(lambda n, rng: rng.integers(0, 4, size=n), seed=s).stopping_time
+            for s in range(args.test_trials)
+        ]
+        med.append(float(np.median([s if s is not None else math.inf for s in stops])))
+        fixed.append(fixed_sample_size(eps, 0.05))
+        print(f"[sequential] eps={eps}: median stop {med[-1]}, fixed n {fixed[-1]}", flush=True)
+    null = SequentialCollisionTest(
+        SequentialTestConfig(c0=0.1, delta=0.05, first_check=16, max_samples=2**16)
+    )
+    rej = sum(
+        null.run_sampler(lambda n, rng: rng.integers(0, 10, size=n), seed=s).reject
+        for s in range(args.null_trials)
+    )
+    out["non_private"] = {
+        "eps": args.test_eps,
+        "median_stopping_time": med,
+        "fixed_n": fixed,
+        "ratio_sequential_over_fixed": [m / f for m, f in zip(med, fixed, strict=False)],
+        "slope_vs_eps": _slope(args.test_eps, med),
+        "delta": 0.05,
+        "type1_rejections": int(rej),
+        "type1_trials": args.null_trials,
+        "type1_rate": rej / args.null_trials,
+        "null_budget": 2**16,
+    }
+    # private: alpha = 2, H0: C = 0.1
+    cfg = dict(
+        c0=0.1,
+        delta=0.05,
+        alpha=2.0,
+        beta=BETA,
+        first_check_groups=16,
+        max_samples=args.private_cap,
+    )
+    test = PrivateSequentialCollisionTest(PrivateSequentialTestConfig(**cfg))
+    priv = {}
+    for k in (4, 3):
+        stops = [
+            test.run_sampler(
+                lambda n, rng, k=k: rng.integers(0, k, size=n), seed=s, device="cpu"
+            ).stopping_time
+            for s in range(args.private_trials)
+        ]
+        priv[f"C={1 / k:.3f}"] = float(np.median([s if s is not None else math.inf for s in stops]))
+        print(
+            f"[private sequential] C={1 / k:.3f}: median stop {priv[f'C={1 / k:.3f}']}", flush=True
+        )
+    null_rej = sum(
+        test.run_sampler(lambda n, rng: rng.integers(0, 10, size=n), seed=s, device="cpu").reject
+        for s in range(args.private_trials)
+    )
+    out["private"] = {
+        "alpha": 2.0,
+        "beta": BETA,
+        "c0": 0.1,
+        "m": test.m,
+        "group_size": test.group_size,
+        "median_stopping_time": priv,
+        "type1_rejections": int(null_rej),
+        "type1_trials": args.private_trials,
+        "budget": args.private_cap,
+    }
+    return out
+
+
+def plots(res: dict, out_dir: Path) -> list[str]:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    files = []
+    est = res["estimation"]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for dname, d in est["vs_alpha"].items():
+        for meth, ns in d["n"].items():
+            pts = [(a, n) for a, n in zip(d["alpha"], ns, strict=False) if n]
+            if pts:
+                axes[0].loglog(
+                    *zip(*pts, strict=False),
+                    marker="o",
+                    label=f"{meth} {dname} (slope {d['slope'][meth]:.2f})"
+                    if d["slope"][meth] is not None
+                    else f"{meth} {dname}",
+                )
+    axes[0].set(xlabel="alpha", ylabel="users for |err|<=eps w.p. 0.9", title="vs alpha (k=10)")
+    for dname, d in est["vs_k"].items():
+        for meth, ns in d["n"].items():
+            pts = [(k, n) for k, n in zip(d["k"], ns, strict=False) if n]
+            if pts:
+                axes[1].loglog(*zip(*pts, strict=False), marker="o", label=f"{meth} {dname}")
+    axes[1].set(xlabel="domain size k", title="vs k (alpha=1)")
+    d = est["vs_eps"]
+    for meth, ns in d["n"].items():
+        pts = [(e, n) for e, n in zip(d["eps"], ns, strict=False) if n]
+        if pts:
+            axes[2].loglog(*zip(*pts, strict=False), marker="o", label=f"{meth}")
+    axes[2].set(xlabel="eps", title="vs eps (uniform k=10, alpha=1)")
+    for ax in axes:
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    f = out_dir / "privacy_collision_estimation.png"
+    fig.savefig(f)
+    plt.close(fig)
+    files.append(str(f))
+    t = res["testing"]["non_private"]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.loglog(
+        t["eps"],
+        t["median_stopping_time"],
+        marker="o",
+        label=f"sequential (slope {t['slope_vs_eps']:.2f})",
+    )
+    ax.loglog(t["eps"], t["fixed_n"], marker="s", label="fixed-n, eps known")
+    ax.set(xlabel="gap eps", ylabel="samples", title="Sequential test vs fixed-n test")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    fig.tight_layout()
+    f = out_dir / "privacy_collision_sequential.png"
+    fig.savefig(f)
+    plt.close(fig)
+    files.append(str(f))
+    return files
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--paper", action="store_true", help="larger sweep (GPU-sized; hours on a CPU)")
+    ap.add_argument("--out", type=Path, default=Path("runs/bench"))
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+    if args.paper:
+        args.alphas, args.ks, args.eps_grid = (
+            [0.125, 0.25, 0.5, 1.0],
+            [10, 100, 1000, 10000],
+            [0.0125, 0.025, 0.05, 0.1],
+        )
+        args.eps, args.eps_k, args.trials, args.cap, args.fo_cap = 0.05, 0.02, 100, 10**9, 10**8
+        args.test_eps, args.test_trials, args.null_trials = (
+            [0.01, 0.02, 0.04, 0.08, 0.16],
+            100,
+            1000,
+        )
+        args.private_trials, args.private_cap = 50, 10**8
+    else:
+        args.alphas, args.ks, args.eps_grid = (
+            [0.35, 0.5, 0.7, 1.0],
+            [10, 100, 1000],
+            [0.025, 0.05, 0.1],
+        )
+        args.eps, args.eps_k, args.trials, args.cap, args.fo_cap = (
+            0.05,
+            0.02,
+            20,
+            4 * 10**6,
+            2 * 10**6,
+        )
+        args.test_eps, args.test_trials, args.null_trials = [0.02, 0.04, 0.08, 0.16], 30, 200
+        args.private_trials, args.private_cap = 10, 2 * 10**6
+    t0 = time.perf_counter()
+    res = {"estimation": estimation(args), "testing": testing(args)}
+    res["seconds"] = time.perf_counter() - t0
+    res["config"] = {k: v for k, v in vars(args).items() if k != "out"} | {
+        "out": str(args.out),
+        "beta": BETA,
+    }
+    a = res["estimation"]["vs_alpha"]
+    res["summary"] = {
+        "slope_alpha_salted_hash": {d: a[d]["slope"]["salted_hash"] for d in a},
+        "slope_alpha_pairwise_rr": {d: a[d]["slope"]["pairwise_rr"] for d in a},
+        "ratio_rr_over_ours_at_smallest_alpha": {
+            d: (a[d]["n"]["pairwise_rr"][0] / a[d]["n"]["salted_hash"][0])
+            if a[d]["n"]["pairwise_rr"][0] and a[d]["n"]["salted_hash"][0]
+            else None
+            for d in a
+        },
+        "sequential_slope_vs_eps": res["testing"]["non_private"]["slope_vs_eps"],
+        "sequential_over_fixed_ratio": res["testing"]["non_private"]["ratio_sequential_over_fixed"],
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    res["plots"] = plots(res, args.out)
+    path = args.out / "privacy_collision.json"
+    path.write_text(json.dumps(res, indent=2, default=float) + "\n")
+    print(json.dumps(res["summary"], indent=2))
+    print(f"wrote {path} in {res['seconds']:.0f}s")
+
+
+if __name__ == "__main__":
+    main()
