@@ -40,13 +40,18 @@ _LINK = re.compile(r"(!?\[[^\]]*\]\()(?!https?://|/|#)([^)]+)\)")
 
 
 def _demote(text: str) -> str:
-    """Shift headings one level down and make relative links relative to docs/ (not fragments)."""
+    """Nest a fragment under the page title and make its relative links relative to docs/.
+
+    Fragments start at ``##``; one that starts at ``#`` has every heading shifted one level down.
+    """
+    first = next((ln for ln in text.splitlines() if ln.startswith("#")), "")
+    shift = first.startswith("# ")
     out = []
     fence = False
     for line in text.splitlines():
         if line.lstrip().startswith("```"):
             fence = not fence
-        if not fence and line.startswith("#"):
+        if shift and not fence and line.startswith("#"):
             line = "#" + line
         if not fence:
             line = _LINK.sub(
