@@ -1,0 +1,122 @@
+"""The SDE: schedule, exact increments, base-process statistics, time grids."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from lab.core import ConfigError
+from lab.molecules import GeometricNoiseSchedule, com_free_noise, simulate, time_grid
+
+torch.set_num_threads(1)
+
+
+def test_kappa_closed_form_and_derivative() -> None:
+    s = GeometricNoiseSchedule(1e-3, 2.0)
+    t = torch.tensor([0.0, 0.3, 1.0], dtype=torch.float64)
+    k = s.kappa(t)
+    assert k[0].item() == 0.0
+    assert k[2].item() == pytest.approx(4.0 * (1 - 2000.0**-2), rel=1e-12)
+    assert s.kappa1 == pytest.approx(k[2].item(), rel=1e-12)
+    assert k[1].item() == pytest.approx(4.0 * (1 - 2000.0 ** (-0.6)), rel=1e-12)
+    # d kappa / dt = g^2 (central difference)
+    tt = torch.linspace(0.05, 0.95, 10, dtype=torch.float64)
+    h = 1e-6
+    fd = (s.kappa(tt + h) - s.kappa(tt - h)) / (2 * h)
+    assert torch.allclose(fd, s.g2(tt), rtol=1e-6)
+    assert s.g(torch.tensor(1.0)).item() == pytest.approx(1e-3 * math.sqrt(2 * math.log(2000)))
+    assert torch.allclose(s.kappa_inverse(k), t, atol=1e-12)
+    with pytest.raises(ConfigError, match="sigma_min"):
+        GeometricNoiseSchedule(2.0, 1.0)
+
+
+def test_exact_increments_sum_to_kappa1_while_left_point_overshoots() -> None:
+    s = GeometricNoiseSchedule(1e-3, 2.0)
+    ts = time_grid(100, device="cpu", dtype=torch.float64)
+    exact = (s.kappa(ts[1:]) - s.kappa(ts[:-1])).sum()
+    left = (s.g2(ts[:-1]) * (ts[1:] - ts[:-1])).sum()
+    assert exact.item() == pytest.approx(s.kappa1, rel=1e-12)
+    # the left-point rule injects ~7.5% too much variance at 100 steps
+    assert left.item() / s.kappa1 - 1 == pytest.approx(0.0767, abs=0.005)
+
+
+@pytest.mark.parametrize("n_steps", [3, 40])
+def test_base_process_end_point_has_variance_kappa1_in_com_free_subspace(n_steps: int) -> None:
+    s = GeometricNoiseSchedule(1e-2, 1.5)
+    g = torch.Generator().manual_seed(1)
+    x = simulate(
+        None,
+        s,
+        n_samples=20000,
+        n_particles=3,
+        dim=2,
+        n_steps=n_steps,
+        generator=g,
+        device="cpu",
+        dtype=torch.float64,
+    )
+    xs = x.view(-1, 3, 2)
+    assert xs.mean(1).abs().max().item() < 1e-12  # centre of mass removed exactly
+    var = x.var(0).mean().item()
+    assert var == pytest.approx(s.kappa1 * (1 - 1 / 3), rel=0.03)
+    xl = simulate(
+        None,
+        s,
+        n_samples=20000,
+        n_particles=3,
+        dim=2,
+        n_steps=n_steps,
+        generator=g,
+        device="cpu",
+        dtype=torch.float64,
+        increment="left",
+    )
+    assert xl.var(0).mean().item() > 1.05 * var  # left point over-injects variance
+
+
+def test_time_grids() -> None:
+    s = GeometricNoiseSchedule(1e-3, 2.0)
+    for kind in ("uniform", "quadratic", "variance"):
+        t = time_grid(20, kind, schedule=s, device="cpu", dtype=torch.float64)
+        assert t[0].item() == 0.0 and t[-1].item() == 1.0 and bool((t[1:] > t[:-1]).all())
+    t = time_grid(20, "variance", schedule=s, device="cpu", dtype=torch.float64)
+    dk = s.kappa(t[1:]) - s.kappa(t[:-1])
+    assert torch.allclose(dk, torch.full_like(dk, s.kappa1 / 20), rtol=1e-9)
+    assert time_grid(4, "quadratic", device="cpu")[1].item() == pytest.approx(1 / 16)
+    with pytest.raises(ConfigError, match="schedule"):
+        time_grid(4, "variance")
+    with pytest.raises(ConfigError, match="unknown time grid"):
+        time_grid(4, "cosine")  # type: ignore[arg-type]
+
+
+def test_com_free_noise_projects_out_the_centre() -> None:
+    z = com_free_noise((1000, 12), 4, 3, generator=torch.Generator().manual_seed(0), device="cpu")
+    assert z.view(-1, 4, 3).mean(1).abs().max().item() < 1e-6
+    assert z.var(0).mean().item() == pytest.approx(0.75, rel=0.05)
+
+
+def test_custom_grid_is_validated() -> None:
+    s = GeometricNoiseSchedule()
+    with pytest.raises(ConfigError, match="increasing"):
+        simulate(
+            None,
+            s,
+            n_samples=2,
+            n_particles=2,
+            dim=2,
+            grid=torch.tensor([0.0, 0.7, 0.5, 1.0]),
+            device="cpu",
+        )
+
+
+def test_trajectory_starts_at_the_dirac_and_ends_at_simulate() -> None:
+    from lab.molecules import simulate_trajectory
+
+    s = GeometricNoiseSchedule(1e-3, 1.0)
+    kw = dict(n_samples=5, n_particles=3, dim=2, n_steps=7, device="cpu", dtype=torch.float64)
+    traj = simulate_trajectory(None, s, generator=torch.Generator().manual_seed(4), **kw)
+    end = simulate(None, s, generator=torch.Generator().manual_seed(4), **kw)
+    assert traj.shape == (8, 5, 6) and traj[0].abs().max().item() == 0.0
+    assert torch.equal(traj[-1], end)
