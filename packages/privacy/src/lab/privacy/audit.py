@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -133,7 +133,7 @@ def audit_salted_hash(
             raise ConfigError(f"an audit needs a domain of at least 2 values, got k={domain}")
         ids = torch.arange(domain, dtype=torch.int64, device=dev)
     else:
-        ids = torch.as_tensor(encode_categories(list(domain)), device=dev)
+        ids = torch.as_tensor(encode_categories(list(cast(Sequence[Any], domain))), device=dev)
         if int(torch.unique(ids).numel()) != int(ids.numel()):
             raise DataError("the audited domain contains repeated values")
         if ids.numel() < 2:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import torch
@@ -215,7 +215,7 @@ class FrequencyOraclePlugin:
             self.k = domain
             self._index: dict[Any, int] | None = None
         else:
-            dom = list(domain)
+            dom = list(cast(Sequence[Any], domain))
             if len(set(dom)) != len(dom) or len(dom) < 2:
                 raise ConfigError(
                     f"domain must hold >= 2 distinct categories, got {len(dom)} values"

@@ -102,7 +102,7 @@ def demo(out_dir: Path, *, device: torch.device, seed: int) -> DemoResult:
             errors[name].append(math.sqrt(float(np.mean(sq[name]))))
     p1 = _loglog(
         out_dir / "estimator_rmse_vs_n.png",
-        {name: (ns, v) for name, v in errors.items()},
+        {name: ([float(n) for n in ns], v) for name, v in errors.items()},
         f"RMSE of C estimate, Zipf k={k}, alpha={alpha}",
         "users n",
         "RMSE",
