@@ -10,12 +10,18 @@ leaves exactly the named ones trainable.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import torch
 from torch import nn
 
 from lab.core import ConfigError, DataError, seeded
+
+if TYPE_CHECKING:
+    from peft import LoraConfig, PeftModel
+    from peft.tuners.tuners_utils import BaseTuner
 
 __all__ = ["LoRAAdapters", "LoRAConfig"]
 
@@ -42,16 +48,28 @@ class LoRAConfig:
             raise ConfigError(f"LoRA dropout must be in [0, 1), got {self.dropout}")
 
 
-def _peft_config(cfg: LoRAConfig):  # type: ignore[no-untyped-def]
+def _peft_config(cfg: LoRAConfig) -> LoraConfig:
     from peft import LoraConfig
 
     return LoraConfig(
         r=cfg.r,
-        lora_alpha=cfg.alpha,
+        # peft annotates lora_alpha as int but only uses it in float arithmetic (scaling =
+        # alpha / r); LoRAConfig.alpha is a float, and int() would change a non-integer alpha
+        lora_alpha=cfg.alpha,  # type: ignore[arg-type]
         lora_dropout=cfg.dropout,
         target_modules=list(cfg.target_modules) if cfg.target_modules else None,
         bias="none",
     )
+
+
+def _lora_dict(layer: nn.Module, attr: Literal["lora_A", "lora_B"]) -> nn.ModuleDict:
+    """A PEFT ``LoraLayer``'s ``lora_A`` / ``lora_B``: adapter name -> factor module."""
+    return cast(nn.ModuleDict, getattr(layer, attr))
+
+
+def _lora_weight(layer: nn.Module, attr: Literal["lora_A", "lora_B"], name: str) -> torch.Tensor:
+    """The weight of adapter ``name``'s ``lora_A`` (``r x d_in``) or ``lora_B`` (``d_out x r``)."""
+    return cast(torch.Tensor, _lora_dict(layer, attr)[name].weight)
 
 
 class LoRAAdapters:
@@ -66,7 +84,7 @@ class LoRAAdapters:
     def __init__(self, model: nn.Module, config: LoRAConfig) -> None:
         self.base = model
         self.config = config
-        self.peft: nn.Module | None = None
+        self.peft: PeftModel | None = None
 
     @property
     def names(self) -> list[str]:
@@ -79,8 +97,10 @@ class LoRAAdapters:
 
         if name in self.names:
             raise ConfigError(f"adapter {name!r} exists already")
-        if name in "lora_":
-            raise ConfigError(f"adapter name {name!r} collides with PEFT's 'lora_' prefix")
+        if not name or name.startswith("lora_"):
+            raise ConfigError(
+                f"adapter name {name!r} is empty or collides with PEFT's 'lora_' prefix"
+            )
         with seeded(seed):
             if self.peft is None:
                 try:
@@ -98,7 +118,9 @@ class LoRAAdapters:
     @property
     def active(self) -> list[str]:
         """The active adapters."""
-        return [] if self.peft is None else list(self.peft.base_model.active_adapters)
+        if self.peft is None:
+            return []
+        return list(cast("BaseTuner", self.peft.base_model).active_adapters)
 
     def delete(self, name: str) -> None:
         """Delete adapter ``name``."""
@@ -113,7 +135,8 @@ class LoRAAdapters:
 
         if self.peft is None:
             return iter(())
-        return ((n, m) for n, m in self.peft.named_modules() if isinstance(m, LoraLayer))
+        modules: Iterator[tuple[str, nn.Module]] = self.peft.named_modules()
+        return ((n, m) for n, m in modules if isinstance(m, LoraLayer))
 
     def parameters(self, name: str) -> list[nn.Parameter]:
         """Every parameter of adapter ``name``."""
@@ -121,7 +144,7 @@ class LoRAAdapters:
             raise DataError(f"no adapter {name!r} (have {self.names})")
         out = []
         for _, layer in self.layers():
-            for attr in layer.adapter_layer_names:
+            for attr in cast("tuple[str, ...]", layer.adapter_layer_names):
                 holder = getattr(layer, attr)
                 if name in holder:
                     sub = holder[name]
@@ -133,9 +156,9 @@ class LoRAAdapters:
         if name not in self.names:
             raise DataError(f"no adapter {name!r} (have {self.names})")
         return [
-            (n, layer.lora_A[name].weight, layer.lora_B[name].weight)
+            (n, _lora_weight(layer, "lora_A", name), _lora_weight(layer, "lora_B", name))
             for n, layer in self.layers()
-            if name in layer.lora_A
+            if name in _lora_dict(layer, "lora_A")
         ]
 
     def activate(self, names: Sequence[str], *, trainable: Sequence[str] = ()) -> None:
@@ -154,10 +177,10 @@ class LoRAAdapters:
         bad = [n for n in trainable if n not in names]
         if bad:
             raise ConfigError(f"trainable adapter(s) {bad} are not among the active {list(names)}")
-        self.peft.base_model.set_adapter(list(names))
+        cast("BaseTuner", self.peft.base_model).set_adapter(list(names))
         keep = set(trainable)
         for _, layer in self.layers():
-            for attr in layer.adapter_layer_names:
+            for attr in cast("tuple[str, ...]", layer.adapter_layer_names):
                 holder = getattr(layer, attr)
                 for key in list(holder.keys()):
                     sub = holder[key]
@@ -165,7 +188,7 @@ class LoRAAdapters:
                     for p in params:
                         p.requires_grad_(key in keep)
 
-    def disabled(self):  # type: ignore[no-untyped-def]
+    def disabled(self) -> AbstractContextManager[Any]:
         """Context manager: run the base model with every adapter switched off."""
         if self.peft is None:
             from contextlib import nullcontext
@@ -176,6 +199,7 @@ class LoRAAdapters:
     def scaling(self, name: str) -> float:
         """alpha / r of adapter ``name``."""
         for _, layer in self.layers():
-            if name in layer.scaling:
-                return float(layer.scaling[name])
+            scaling = cast("dict[str, float]", layer.scaling)
+            if name in scaling:
+                return float(scaling[name])
         raise DataError(f"no adapter {name!r} (have {self.names})")

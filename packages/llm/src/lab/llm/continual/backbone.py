@@ -13,10 +13,10 @@ A strategy takes ownership of the backbone it is given: PEFT injects adapters in
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import torch
 from torch import nn
@@ -162,7 +162,9 @@ class Backbone(nn.Module):
         if prefix is None:
             out = self.model(input_ids=input_ids, attention_mask=attention_mask)
             return out.last_hidden_state, attention_mask
-        emb = self.model.get_input_embeddings()(input_ids)
+        # a transformers PreTrainedModel method, reached through nn.Module.__getattr__
+        get_input_embeddings = cast("Callable[[], nn.Module]", self.model.get_input_embeddings)
+        emb = get_input_embeddings()(input_ids)
         embeds = torch.cat([prefix.to(emb.dtype), emb], dim=1)
         ones = torch.ones(prefix.shape[:2], dtype=attention_mask.dtype, device=prefix.device)
         mask = torch.cat([ones, attention_mask], dim=1)

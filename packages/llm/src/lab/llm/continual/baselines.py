@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import torch
 from torch import nn
@@ -80,19 +80,24 @@ class PerTaskLoRA(_LoRAStrategy):
         super()._setup()
         self.module["heads"] = nn.ModuleDict()
 
+    @property
+    def _heads(self) -> nn.ModuleDict:
+        """The per-task heads, keyed by ``str(task_id)``."""
+        return cast(nn.ModuleDict, self.module["heads"])
+
     def _add_structures(self, task: Task) -> None:
         name = self._adapter_name(int(task.task_id))  # type: ignore[arg-type]
         self.adapters.add(name, seed=self._seed("adapter", int(task.task_id)))  # type: ignore[arg-type]
         with seeded(self._seed("head", 1 + int(task.task_id))):  # type: ignore[arg-type]
             head = nn.Linear(self.backbone.hidden_size, self.num_classes)
-        self.module["heads"][str(task.task_id)] = head.to(self.device)
+        self._heads[str(task.task_id)] = head.to(self.device)
 
     def _before_training(self, task: Task, data: Batch) -> None:
         name = self._adapter_name(int(task.task_id))  # type: ignore[arg-type]
         self.adapters.activate([name], trainable=[name])
         for p in self.module["head"].parameters():
             p.requires_grad_(False)
-        for key, head in self.module["heads"].items():
+        for key, head in self._heads.items():
             head.requires_grad_(key == str(task.task_id))
 
     def _forward_task(self, batch: Batch, task_id: int) -> torch.Tensor:
@@ -100,12 +105,12 @@ class PerTaskLoRA(_LoRAStrategy):
         if self.adapters.active != [name]:  # a switch for prediction: nothing trainable
             self.adapters.activate([name], trainable=())
         feats = self.backbone(batch["input_ids"], batch["attention_mask"])
-        return self.module["heads"][str(task_id)](feats)
+        return self._heads[str(task_id)](feats)
 
     def _forward(
         self, batch: Batch, task_id: int | None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        if task_id is not None and str(task_id) in self.module["heads"]:
+        if task_id is not None and str(task_id) in self._heads:
             return self._forward_task(batch, task_id), None
         if task_id is not None or not self.trained_order:
             with self.adapters.disabled():
@@ -119,7 +124,7 @@ class PerTaskLoRA(_LoRAStrategy):
             mask = self._class_mask(self.label_spaces[tid])
             masked = logits.masked_fill(~mask, float("-inf"))
             conf = masked.softmax(-1).max(-1).values
-            if best_conf is None:
+            if best_conf is None or best_logits is None:  # both are set together
                 best_conf, best_logits = conf, masked
             else:
                 better = conf > best_conf
@@ -147,6 +152,7 @@ class Replay(SequentialLoRA):
 
     name: ClassVar[str] = "replay"
     config_class: ClassVar[type | None] = ReplayConfig
+    config: ReplayConfig
 
     def _setup(self) -> None:
         super()._setup()
@@ -202,6 +208,7 @@ class EWC(SequentialLoRA):
 
     name: ClassVar[str] = "ewc"
     config_class: ClassVar[type | None] = EWCConfig
+    config: EWCConfig
 
     def _setup(self) -> None:
         super()._setup()
@@ -260,6 +267,7 @@ class JointTraining(SequentialLoRA):
 
     name: ClassVar[str] = "joint"
     config_class: ClassVar[type | None] = JointConfig
+    config: JointConfig
 
     def _setup(self) -> None:
         super()._setup()

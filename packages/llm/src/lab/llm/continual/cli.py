@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,9 @@ def format_table(report: dict[str, Any]) -> str:
     for method, runs in report["runs"].items():
         n = len(runs)
 
-        def mean(get, runs=runs, n=n):  # type: ignore[no-untyped-def]
+        def mean(
+            get: Callable[[dict[str, Any]], float], runs: list[dict[str, Any]] = runs, n: int = n
+        ) -> float:
             return sum(get(r) for r in runs) / n
 
         lines.append(

@@ -18,13 +18,16 @@ the bases of ``M`` itself) is kept, which spans the same space as the code's "re
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
+from torch import nn
 
 from lab.core import ConfigError
 
+from .adapters import _lora_weight
 from .baselines import _LoRAStrategy
 from .strategy import Batch
 from .stream import Task, TaskStream
@@ -96,6 +99,7 @@ class InfLoRA(_LoRAStrategy):
 
     name: ClassVar[str] = "inflora"
     config_class: ClassVar[type | None] = InfLoRAConfig
+    config: InfLoRAConfig
 
     def _setup(self) -> None:
         super()._setup()
@@ -115,8 +119,8 @@ class InfLoRA(_LoRAStrategy):
         counts: dict[str, int] = {}
         current: dict[str, torch.Tensor] = {}
 
-        def hook(name: str):  # type: ignore[no-untyped-def]
-            def fn(module, args):  # type: ignore[no-untyped-def]
+        def hook(name: str) -> Callable[[nn.Module, tuple[Any, ...]], None]:
+            def fn(module: nn.Module, args: tuple[Any, ...]) -> None:
                 x = args[0]
                 keep = current["mask"].reshape(-1).bool()
                 flat = x.reshape(-1, x.shape[-1])
@@ -165,12 +169,12 @@ class InfLoRA(_LoRAStrategy):
             a = u[:, :r].T
             if m is not None:
                 a = a @ proj  # exact: A x = 0 on span(M) (ours)
-            weight = layer.lora_A[name].weight
+            weight = _lora_weight(layer, "lora_A", name)
             weight.data.copy_((a * self.config.a_scale).to(weight.dtype))
-            layer.lora_B[name].weight.data.zero_()
+            _lora_weight(layer, "lora_B", name).data.zero_()
         self.adapters.activate(self.adapters.names, trainable=[name])
         for _, layer in self.adapters.layers():
-            layer.lora_A[name].weight.requires_grad_(False)
+            _lora_weight(layer, "lora_A", name).requires_grad_(False)
         self.module["head"].requires_grad_(True)
 
     def _after_training(self, task: Task, data: Batch) -> None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, cast
 
 import torch
 from torch import nn
@@ -71,6 +71,7 @@ class L2P(ContinualStrategy):
 
     name: ClassVar[str] = "l2p"
     config_class: ClassVar[type | None] = L2PConfig
+    config: L2PConfig
 
     def __init__(
         self, backbone: Backbone, *, query_encoder: Backbone | None = None, **kwargs: Any
@@ -128,7 +129,7 @@ class L2P(ContinualStrategy):
 
     def select(self, query: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Top-k prompt indices ``(n, k)`` and their cosine similarities for queries ``(n, d_q)``."""
-        keys = self.module["prompts"]["key_vectors"]
+        keys = cast(nn.ParameterDict, self.module["prompts"])["key_vectors"]
         sim = nn.functional.normalize(query, dim=-1) @ nn.functional.normalize(keys, dim=-1).T
         top = sim.topk(self.config.top_k, dim=-1)
         return top.indices, top.values
@@ -139,7 +140,8 @@ class L2P(ContinualStrategy):
         cfg = self.config
         query = batch["query"].to(self.device)
         idx, sims = self.select(query)
-        prompts = self.module["prompts"]["prompt_vectors"][idx]  # (n, k, L, d)
+        pool = cast(nn.ParameterDict, self.module["prompts"])
+        prompts = pool["prompt_vectors"][idx]  # (n, k, L, d)
         prefix = prompts.reshape(prompts.shape[0], cfg.top_k * cfg.prompt_length, -1)
         hidden, mask = self.backbone.hidden_states(
             batch["input_ids"], batch["attention_mask"], prefix

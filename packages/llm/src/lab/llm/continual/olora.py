@@ -21,6 +21,7 @@ import torch
 
 from lab.core import ConfigError
 
+from .adapters import _lora_dict, _lora_weight
 from .baselines import _LoRAStrategy
 from .strategy import Batch
 from .stream import Task
@@ -56,6 +57,7 @@ class OLoRA(_LoRAStrategy):
 
     name: ClassVar[str] = "olora"
     config_class: ClassVar[type | None] = OLoRAConfig
+    config: OLoRAConfig
 
     def _add_structures(self, task: Task) -> None:
         name = self._adapter_name(int(task.task_id))  # type: ignore[arg-type]
@@ -84,9 +86,10 @@ class OLoRA(_LoRAStrategy):
             return torch.zeros((), device=self.device)
         total = torch.zeros((), device=self.device)
         for _, layer in self.adapters.layers():
-            if name in layer.lora_A:
-                olds = [layer.lora_A[e].weight for e in earlier if e in layer.lora_A]
-                total = total + orthogonality_loss(olds, layer.lora_A[name].weight)
+            lora_a = _lora_dict(layer, "lora_A")
+            if name in lora_a:
+                olds = [_lora_weight(layer, "lora_A", e) for e in earlier if e in lora_a]
+                total = total + orthogonality_loss(olds, _lora_weight(layer, "lora_A", name))
         return total
 
     def _penalty(self) -> torch.Tensor | None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import importlib.util
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -175,7 +175,7 @@ class TaskStream:
     def __len__(self) -> int:
         return len(self.tasks)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Task]:
         return iter(self.tasks)
 
     def __getitem__(self, index: int) -> Task:
