@@ -15,6 +15,9 @@ stopping time for two gaps and its type-I error.
 
     python tools/bench/privacy_collision.py            # CPU defaults (a few minutes)
     python tools/bench/privacy_collision.py --paper    # more trials, smaller alpha/eps, larger k
+    python tools/bench/privacy_collision.py --sections alpha --trials 80 \
+        --alphas 0.15,0.2,0.25,0.3,0.35,0.5,0.7,1.0 --threads 1 --out runs/bench/privacy_collision_alpha
+                                                       # only the alpha sweep, more trials
 
 Writes runs/bench/privacy_collision.json and three PNG plots next to it.
 """
@@ -50,6 +53,7 @@ from lab.privacy import (
 )
 
 BETA = 1e-3
+SECTIONS = ("alpha", "k", "eps", "testing")
 MEAN = LDPEstimatorConfig(aggregate="mean", ci="chebyshev")  # ci unused; valid for 1 group
 
 
@@ -136,6 +140,12 @@ def _slope(xs, ys):
     return float(np.polyfit(lx, ly, 1)[0])
 
 
+def _small(args, ns):
+    """(alphas, ns) restricted to alpha <= args.small_alpha_max."""
+    pts = [(a, n) for a, n in zip(args.alphas, ns, strict=False) if a <= args.small_alpha_max]
+    return [a for a, _ in pts], [n for _, n in pts]
+
+
 def _k_sweep(args, make, eps) -> dict:
     """Samples needed vs the domain size k at alpha = 1: ours vs the frequency oracle."""
     res: dict = {}
@@ -177,7 +187,12 @@ def estimation(args) -> dict:
     }
     for dname, make in dists.items():
         if dname == "spike":
-            out["vs_k"][dname] = _k_sweep(args, make, args.eps)
+            if "k" in args.sections:
+                out["vs_k"][dname] = _k_sweep(args, make, args.eps)
+            continue
+        if "alpha" not in args.sections:
+            if "k" in args.sections:
+                out["vs_k"][dname] = _k_sweep(args, make, args.eps_k)
             continue
         # alpha sweep at k = 10, eps = args.eps
         p = make(10)
@@ -208,8 +223,13 @@ def estimation(args) -> dict:
             "eps": args.eps,
             "n": res,
             "slope": {m: _slope(args.alphas, v) for m, v in res.items()},
+            "small_alpha_max": args.small_alpha_max,
+            "slope_small_alpha": {m: _slope(*_small(args, v)) for m, v in res.items()},
         }
-        out["vs_k"][dname] = _k_sweep(args, make, args.eps_k)
+        if "k" in args.sections:
+            out["vs_k"][dname] = _k_sweep(args, make, args.eps_k)
+    if "eps" not in args.sections:
+        return out
     # eps sweep, uniform k = 10, alpha = 1, all three methods
     p = uniform_distribution(10)
     c = 0.1
@@ -339,20 +359,31 @@ def plots(res: dict, out_dir: Path) -> list[str]:
             if pts:
                 axes[1].loglog(*zip(*pts, strict=False), marker="o", label=f"{meth} {dname}")
     axes[1].set(xlabel="domain size k", title="vs k (alpha=1)")
-    d = est["vs_eps"]
+    d = est.get("vs_eps") or {"n": {}}
     for meth, ns in d["n"].items():
         pts = [(e, n) for e, n in zip(d["eps"], ns, strict=False) if n]
         if pts:
             axes[2].loglog(*zip(*pts, strict=False), marker="o", label=f"{meth}")
     axes[2].set(xlabel="eps", title="vs eps (uniform k=10, alpha=1)")
+    keep = [ax for ax in axes if ax.lines]
     for ax in axes:
+        if not ax.lines:  # a section that was not run (--sections)
+            fig.delaxes(ax)
+            continue
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7)
+    if keep and len(keep) < len(axes):
+        fig.set_size_inches(5 * len(keep) + 1, 4)
+        gs = fig.add_gridspec(1, len(keep))
+        for i, ax in enumerate(keep):
+            ax.set_subplotspec(gs[0, i])
     fig.tight_layout()
     f = out_dir / "privacy_collision_estimation.png"
     fig.savefig(f)
     plt.close(fig)
     files.append(str(f))
+    if "testing" not in res:
+        return files
     t = res["testing"]["non_private"]
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.loglog(
@@ -379,8 +410,40 @@ def main() -> None:
     )
     ap.add_argument("--paper", action="store_true", help="larger sweep (GPU-sized; hours on a CPU)")
     ap.add_argument("--out", type=Path, default=Path("runs/bench"))
+    ap.add_argument(
+        "--trials", type=int, default=None, help="trials per probe (default: 20, --paper 100)"
+    )
+    ap.add_argument(
+        "--alphas",
+        type=lambda s: [float(a) for a in s.split(",")],
+        default=None,
+        help="comma-separated alpha grid of the alpha sweep (default: 0.35,0.5,0.7,1.0)",
+    )
+    ap.add_argument(
+        "--small-alpha-max",
+        type=float,
+        default=0.5,
+        help="also fit the alpha slope on alpha <= this value (default 0.5)",
+    )
+    ap.add_argument(
+        "--sections",
+        type=lambda s: s.split(","),
+        default=list(SECTIONS),
+        help="comma-separated subset of " + ",".join(SECTIONS) + " (default: all)",
+    )
+    ap.add_argument(
+        "--cap",
+        type=int,
+        default=None,
+        help="largest n probed for ours and pairwise RR (default: 4e6, --paper 1e9)",
+    )
+    ap.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     args = ap.parse_args()
-    torch.set_num_threads(2)
+    bad = [s for s in args.sections if s not in SECTIONS]
+    if bad:
+        ap.error(f"unknown section(s) {bad}; choose from {list(SECTIONS)}")
+    torch.set_num_threads(args.threads)
+    trials, alphas, cap = args.trials, args.alphas, args.cap
     if args.paper:
         args.alphas, args.ks, args.eps_grid = (
             [0.125, 0.25, 0.5, 1.0],
@@ -409,8 +472,16 @@ def main() -> None:
         )
         args.test_eps, args.test_trials, args.null_trials = [0.02, 0.04, 0.08, 0.16], 30, 200
         args.private_trials, args.private_cap = 10, 2 * 10**6
+    if trials is not None:
+        args.trials = trials
+    if alphas is not None:
+        args.alphas = alphas
+    if cap is not None:
+        args.cap = cap
     t0 = time.perf_counter()
-    res = {"estimation": estimation(args), "testing": testing(args)}
+    res = {"estimation": estimation(args)}
+    if "testing" in args.sections:
+        res["testing"] = testing(args)
     res["seconds"] = time.perf_counter() - t0
     res["config"] = {k: v for k, v in vars(args).items() if k != "out"} | {
         "out": str(args.out),
@@ -420,15 +491,19 @@ def main() -> None:
     res["summary"] = {
         "slope_alpha_salted_hash": {d: a[d]["slope"]["salted_hash"] for d in a},
         "slope_alpha_pairwise_rr": {d: a[d]["slope"]["pairwise_rr"] for d in a},
+        "slope_small_alpha_salted_hash": {d: a[d]["slope_small_alpha"]["salted_hash"] for d in a},
+        "slope_small_alpha_pairwise_rr": {d: a[d]["slope_small_alpha"]["pairwise_rr"] for d in a},
         "ratio_rr_over_ours_at_smallest_alpha": {
             d: (a[d]["n"]["pairwise_rr"][0] / a[d]["n"]["salted_hash"][0])
             if a[d]["n"]["pairwise_rr"][0] and a[d]["n"]["salted_hash"][0]
             else None
             for d in a
         },
-        "sequential_slope_vs_eps": res["testing"]["non_private"]["slope_vs_eps"],
-        "sequential_over_fixed_ratio": res["testing"]["non_private"]["ratio_sequential_over_fixed"],
     }
+    if "testing" in res:
+        t = res["testing"]["non_private"]
+        res["summary"]["sequential_slope_vs_eps"] = t["slope_vs_eps"]
+        res["summary"]["sequential_over_fixed_ratio"] = t["ratio_sequential_over_fixed"]
     args.out.mkdir(parents=True, exist_ok=True)
     res["plots"] = plots(res, args.out)
     path = args.out / "privacy_collision.json"
