@@ -69,3 +69,18 @@ def test_gpu_decorator_marks_and_skips_without_cuda():
     assert "gpu" in names and "skipif" in names
     skip = next(m for m in needs_cuda.pytestmark if m.name == "skipif")
     assert skip.args[0] is (not cuda_available())
+
+
+def test_pyplot_and_save_figure(tmp_path):
+    import pytest
+
+    from lab.core.report import line_plot, pyplot, save_figure
+
+    plt = pytest.importorskip("matplotlib.pyplot") and pyplot()
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    path = save_figure(fig, tmp_path / "deep" / "f.png")
+    assert path.read_bytes()[:4] == b"\x89PNG"
+    assert not plt.get_fignums()  # closed
+    p = line_plot(tmp_path / "l.png", {"a": ([0, 1], [0, 1]), "b": ([0, 1], [1, 2])})
+    assert p.stat().st_size > 1000

@@ -19,7 +19,7 @@ from typing import Any
 
 from ._optional import require
 
-__all__ = ["DemoResult", "line_plot", "write_report"]
+__all__ = ["DemoResult", "line_plot", "pyplot", "save_figure", "write_report"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,31 @@ class DemoResult:
     seconds: float = 0.0
 
 
+def pyplot(extra: str = "labworks-core[plots]") -> Any:
+    """``matplotlib.pyplot`` on the non-interactive Agg backend.
+
+    Raises an ImportError naming ``pip install '<extra>'`` when matplotlib is missing; a domain
+    passes its own extra, e.g. ``pyplot("labworks-signal[plots]")``.
+    """
+    mpl = require("matplotlib", extra)
+    mpl.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig: Any, path: str | Path) -> Path:
+    """Lay out, save as PNG (creating the folder) and close a matplotlib figure; return the path."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
 def line_plot(
     path: str | Path,
     series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
@@ -43,12 +68,7 @@ def line_plot(
     logy: bool = False,
 ) -> Path:
     """Save a simple line plot (one line per named (x, y) series) as PNG; needs matplotlib."""
-    mpl = require("matplotlib", "labworks-core[plots]")
-    mpl.use("Agg")
-    import matplotlib.pyplot as plt
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
     for label, (xs, ys) in series.items():
         ax.plot(list(xs), list(ys), label=label)
@@ -60,10 +80,7 @@ def line_plot(
     if len(series) > 1:
         ax.legend()
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def _fmt(v: Any) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from torch import Tensor
 
-from lab.core import require
+from lab.core.report import pyplot, save_figure
 
 from ._geometry import pairwise_distances
 
@@ -23,9 +23,7 @@ def _hist(
     xlabel: str,
     clip_quantiles: tuple[float, float] = (0.0, 0.995),
 ) -> Path:
-    mpl = require("matplotlib", "labworks-molecules[plots]")
-    mpl.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot("labworks-molecules[plots]")
 
     allv = np.concatenate([v[np.isfinite(v)] for v in series.values()])
     lo, hi = np.quantile(allv, clip_quantiles)
@@ -38,12 +36,7 @@ def _hist(
     ax.set_ylabel("density")
     ax.legend()
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def energy_histogram(

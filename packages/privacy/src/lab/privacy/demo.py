@@ -16,8 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from lab.core import require
-from lab.core.report import DemoResult
+from lab.core.report import DemoResult, pyplot, save_figure
 
 __all__ = ["demo"]
 
@@ -29,9 +28,7 @@ def _loglog(
     xlabel: str,
     ylabel: str,
 ) -> Path:
-    mpl = require("matplotlib", "labworks-privacy[plots]")
-    mpl.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot("labworks-privacy[plots]")
 
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
     for label, (xs, ys) in series.items():
@@ -41,11 +38,7 @@ def _loglog(
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3, which="both")
     ax.legend()
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def demo(out_dir: Path, *, device: torch.device, seed: int) -> DemoResult:

@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lab.core import require
-from lab.core.report import DemoResult, line_plot
+from lab.core.report import DemoResult, line_plot, pyplot, save_figure
 
 from .gripper import GripperModel
 from .labeling import label_episode
@@ -58,8 +57,7 @@ def demo(out_dir: Path, *, device: torch.device, seed: int) -> DemoResult:
             ylabel="error",
         ),
     ]
-    require("matplotlib", "labworks-core[plots]")
-    import matplotlib.pyplot as plt
+    plt = pyplot("labworks-robotics[plots]")
 
     fig, axes = plt.subplots(1, 3, figsize=(10, 3), dpi=100)
     for k, ax in enumerate(axes):
@@ -68,11 +66,7 @@ def demo(out_dir: Path, *, device: torch.device, seed: int) -> DemoResult:
         ax.set_title("xyz"[k] + " of the TCP (mm)")
         ax.set_xlabel("frame")
     axes[0].legend()
-    fig.tight_layout()
-    traj = out_dir / "robotics_tcp_trajectory.png"
-    fig.savefig(traj)
-    plt.close(fig)
-    plots.append(traj)
+    plots.append(save_figure(fig, out_dir / "robotics_tcp_trajectory.png"))
     metrics = {
         "frames": len(rot),
         "flagged_frames": int(lab.flagged.sum()),

@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from lab.core import DataError, require
+from lab.core import DataError
+from lab.core.report import pyplot, save_figure
 
 from .cmapss import WindowSet
 
@@ -16,11 +17,7 @@ __all__ = ["plot_engine_rul", "plot_test_rul"]
 
 
 def _plt() -> Any:
-    mpl = require("matplotlib", "labworks-signal[plots]")
-    mpl.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return pyplot("labworks-signal[plots]")
 
 
 def plot_engine_rul(
@@ -54,12 +51,7 @@ def plot_engine_rul(
     axes[0][0].legend(fontsize=8)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def plot_test_rul(
@@ -80,9 +72,4 @@ def plot_test_rul(
     ax.legend(fontsize=8)
     if title:
         ax.set_title(title)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lab.core import ConfigError, DataError, require
+from lab.core import ConfigError, DataError
+from lab.core.report import pyplot, save_figure
 
 __all__ = ["AccuracyMatrix"]
 
@@ -153,12 +154,7 @@ class AccuracyMatrix:
 
     def heatmap(self, path: str | Path, *, title: str = "") -> Path:
         """Save the matrix as an annotated PNG heatmap (rows: after task i; cols: task j)."""
-        mpl = require("matplotlib", "labworks-core[plots]")
-        mpl.use("Agg")
-        import matplotlib.pyplot as plt
-
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        plt = pyplot()
         t = self.num_tasks
         fig, ax = plt.subplots(figsize=(1.0 + 0.8 * t, 0.8 + 0.7 * t), dpi=100)
         masked = np.ma.masked_invalid(self.values)
@@ -182,7 +178,4 @@ class AccuracyMatrix:
         ax.set_xlabel("evaluated task")
         ax.set_title(title or f"ACC {self.acc:.3f}", fontsize=9)
         fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-        fig.tight_layout()
-        fig.savefig(path)
-        plt.close(fig)
-        return path
+        return save_figure(fig, path)
