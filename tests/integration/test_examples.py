@@ -60,3 +60,19 @@ def test_certify_continual_model(tmp_path):
         assert ablation[-1] >= rand[-1], (method, ablation, rand)
         # adding more random tokens can only make instability more likely (SCA noise: eps 0.1)
         assert rand[-1] <= rand[0] + 0.1
+
+
+def test_certify_dp_text_classifier(tmp_path):
+    res = run_example(ROOT / "docs/examples/certify_dp_text_classifier.py", tmp_path / "out")
+    assert set(res["models"]) == {"non_private", "dp_eps8", "dp_eps1"}
+    assert res["models"]["non_private"]["epsilon"] is None
+    for name, target in (("dp_eps8", 8.0), ("dp_eps1", 1.0)):
+        # the accountant never reports more than the budget the noise was calibrated for
+        assert 0 < res["models"][name]["epsilon"] <= target + 1e-6
+    for name, m in res["models"].items():
+        # planted keywords: every model must beat chance (0.5) clearly, DP ones included
+        assert m["test_accuracy"] > 0.7, (name, m)
+        ablation, rand = m["mean_stability"]["feature_ablation"], m["mean_stability"]["random"]
+        assert all(0.0 <= v <= 1.0 for v in ablation + rand)
+        # the keyword tokens Captum finds keep the prediction better than random tokens do
+        assert ablation[-1] >= rand[-1], (name, ablation, rand)

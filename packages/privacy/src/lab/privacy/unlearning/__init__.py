@@ -10,6 +10,7 @@ baselines (gradient ascent, gradient difference, KL, NPO) with the TOFU metrics.
 - Models: :func:`build_word_tokenizer`, :func:`causal_lm_from_config`, :func:`load_causal_lm`,
   :func:`save_causal_lm`.
 - Training: :func:`finetune` (non-private), :func:`train_dp` (DP-SGD, Opacus),
+  :func:`train_dp_classifier` (the same DP-SGD loop for any classifier),
   :func:`group_privacy`, :class:`DPMLMRewriter` and :func:`sanitize_tofu` (DP-MLM).
 - Unlearning: :func:`unlearn` with methods ``rfs``, ``dp2u``, ``ga``, ``gd``, ``kl``, ``npo``.
 - Metrics: :func:`truth_ratio`, :func:`forget_quality`, :func:`model_utility`,
@@ -30,7 +31,15 @@ from .dp_mlm import (
     sanitize_tofu,
     train_small_mlm,
 )
-from .dp_sgd import DPConfig, DPResult, epsilon_for, group_privacy, per_sample_gradients, train_dp
+from .dp_sgd import (
+    DPConfig,
+    DPResult,
+    epsilon_for,
+    group_privacy,
+    per_sample_gradients,
+    train_dp,
+    train_dp_classifier,
+)
 from .metrics import (
     EvalConfig,
     evaluate_model,
@@ -91,6 +100,7 @@ __all__ = [
     "sanitize_tofu",
     "save_causal_lm",
     "train_dp",
+    "train_dp_classifier",
     "train_small_mlm",
     "truth_ratio",
     "truth_ratio_score",

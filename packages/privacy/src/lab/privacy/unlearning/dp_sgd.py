@@ -50,6 +50,7 @@ __all__ = [
     "group_privacy",
     "per_sample_gradients",
     "train_dp",
+    "train_dp_classifier",
 ]
 
 
@@ -124,10 +125,11 @@ class DPConfig:
 
 @dataclass(frozen=True)
 class DPResult:
-    """What :func:`train_dp` returns.
+    """What :func:`train_dp` and :func:`train_dp_classifier` return.
 
     Attributes:
-        model: the trained, unwrapped Hugging Face model (``generate()`` works).
+        model: the trained model with Opacus' wrapper and hooks removed (for a Hugging Face
+            model ``generate()`` works).
         epsilon: the example-level epsilon spent (from the accountant).
         delta: the example-level delta.
         noise_multiplier: sigma chosen by ``make_private_with_epsilon``.
@@ -249,13 +251,9 @@ def train_dp(
             or it exceeds ``max_noise_multiplier``).
         DataError: empty data.
     """
-    opacus = _opacus()
-    from opacus.utils.batch_memory_manager import BatchMemoryManager
-
     cfg = config or DPConfig()
     if len(items) == 0:
         raise DataError("cannot train on an empty set of QA pairs")
-    dev = get_device(device)
     if group_size is None:
         counts: dict[str, int] = {}
         for q in items:
@@ -264,10 +262,128 @@ def train_dp(
     data = encode_qa(
         tokenizer, [q.question for q in items], [q.answer for q in items], max_length=cfg.max_length
     )
-    n = len(data)
-    if cfg.batch_size > n:
-        raise ConfigError(f"batch_size={cfg.batch_size} exceeds the {n} training records")
     dataset = torch.utils.data.TensorDataset(data.input_ids, data.attention_mask, data.labels)
+
+    def batch_loss(gsm: Any, tensors: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, int]:
+        b = QABatch(*tensors)
+        return example_losses(gsm, b).mean(), b.n_tokens
+
+    return _dp_loop(
+        model,
+        dataset,
+        cfg,
+        batch_loss=batch_loss,
+        group_size=group_size,
+        device=device,
+        run_dir=run_dir,
+        resume=resume,
+        what="QA pairs",
+    )
+
+
+def train_dp_classifier(
+    model: torch.nn.Module,
+    inputs: torch.Tensor,
+    labels: torch.Tensor,
+    config: DPConfig | None = None,
+    *,
+    attention_mask: torch.Tensor | None = None,
+    group_size: int = 1,
+    device: torch.device | str | None = None,
+    run_dir: RunDir | str | Path | None = None,
+    resume: bool = False,
+) -> DPResult:
+    """Train any classifier with DP-SGD (the same Opacus loop and accounting as :func:`train_dp`).
+
+    ``model(inputs)`` (or ``model(inputs, attention_mask)`` when a mask is given) must return
+    logits ``[B, C]``; the loss is the mean cross-entropy. Every layer must be one Opacus can
+    compute per-sample gradients for (``nn.Linear``, ``nn.Embedding``, ``nn.LayerNorm``,
+    convolutions, ...; ``opacus.validators.ModuleValidator`` names the ones it cannot).
+    ``config.max_length`` is not used here. Token counts in ``cost`` are the attention-mask
+    sums, or the number of examples without a mask.
+
+    Args:
+        model: the classifier (trained in place; returned unwrapped, in eval mode).
+        inputs: ``[N, ...]`` features or token ids.
+        labels: ``[N]`` integer class labels.
+        config: :class:`DPConfig` (epsilon, delta, epochs, batch size, clipping norm, ...).
+        attention_mask: optional ``[N, T]`` mask passed as the model's second argument.
+        group_size: records per individual for the group-level guarantee (1: example level).
+        device: where to train.
+        run_dir: epoch checkpoints (model, optimizer, accountant history, RNG states).
+        resume: continue from the latest checkpoint in ``run_dir``.
+
+    Raises:
+        DataError: empty data, mismatched lengths, non-integer or negative labels.
+        ConfigError: as :func:`train_dp`.
+    """
+    cfg = config or DPConfig()
+    n = int(inputs.shape[0]) if inputs.dim() > 0 else 0
+    if n == 0:
+        raise DataError("cannot train a classifier on an empty set of examples")
+    if labels.shape != (n,):
+        raise DataError(f"labels must have shape ({n},) to match inputs, got {tuple(labels.shape)}")
+    if labels.is_floating_point() or labels.is_complex():
+        raise DataError(f"labels must be integer class ids, got dtype {labels.dtype}")
+    if int(labels.min()) < 0:
+        raise DataError(f"labels must be >= 0, got {int(labels.min())}")
+    if attention_mask is not None and attention_mask.shape[0] != n:
+        raise DataError(f"attention_mask has {attention_mask.shape[0]} rows, inputs have {n}")
+    if group_size < 1:
+        raise ConfigError(f"group_size must be >= 1, got {group_size}")
+    tensors = (inputs, labels) if attention_mask is None else (inputs, labels, attention_mask)
+    dataset = torch.utils.data.TensorDataset(*tensors)
+
+    def batch_loss(gsm: Any, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, int]:
+        x, y = batch[0], batch[1]
+        if len(batch) == 3:
+            logits = gsm(x, batch[2])
+            tokens = int(batch[2].sum())
+        else:
+            logits = gsm(x)
+            tokens = int(x.shape[0])
+        if logits.dim() != 2 or logits.shape[0] != x.shape[0]:
+            raise DataError(f"the model must return logits [B, C], got {tuple(logits.shape)}")
+        if int(y.max()) >= logits.shape[1]:
+            raise DataError(f"label {int(y.max())} is outside the {logits.shape[1]} model classes")
+        return torch.nn.functional.cross_entropy(logits, y), tokens
+
+    return _dp_loop(
+        model,
+        dataset,
+        cfg,
+        batch_loss=batch_loss,
+        group_size=group_size,
+        device=device,
+        run_dir=run_dir,
+        resume=resume,
+        what="examples",
+    )
+
+
+def _dp_loop(
+    model: Any,
+    dataset: torch.utils.data.TensorDataset,
+    cfg: DPConfig,
+    *,
+    batch_loss: Any,
+    group_size: int,
+    device: torch.device | str | None,
+    run_dir: RunDir | str | Path | None,
+    resume: bool,
+    what: str,
+) -> DPResult:
+    """The DP-SGD loop shared by :func:`train_dp` and :func:`train_dp_classifier`.
+
+    ``batch_loss(gsm, tensors) -> (mean loss, tokens)`` runs one non-empty physical batch.
+    """
+    opacus = _opacus()
+    from opacus.utils.batch_memory_manager import BatchMemoryManager
+
+    dev = get_device(device)
+    n = len(dataset)
+    if cfg.batch_size > n:
+        raise ConfigError(f"batch_size={cfg.batch_size} exceeds the {n} training {what}")
     gen = torch.Generator().manual_seed(cfg.seed)
     loader = torch.utils.data.DataLoader(dataset, batch_size=cfg.batch_size, generator=gen)
     model.to(dev)
@@ -329,22 +445,22 @@ def train_dp(
             max_physical_batch_size=cfg.max_physical_batch_size,
             optimizer=dp_opt,
         ) as mem_loader:
-            for ids, mask, labels in mem_loader:
-                b = QABatch(ids, mask, labels).to(dev)
+            for batch in mem_loader:
+                tensors = tuple(t.to(dev) for t in batch)
                 dp_opt.zero_grad(set_to_none=True)
-                if len(b) == 0:
-                    # an empty Poisson batch (GPT-2 cannot run on it): zero per-sample
+                if tensors[0].shape[0] == 0:
+                    # an empty Poisson batch (many models cannot run on it): zero per-sample
                     # gradients, so that the step still adds noise and is accounted
                     for p in dp_opt.params:
                         p.grad_sample = torch.zeros((0, *p.shape), device=p.device, dtype=p.dtype)
                 else:
-                    loss = example_losses(gsm, b).mean()
+                    loss, n_tok = batch_loss(gsm, tensors)
                     if not torch.isfinite(loss):
                         raise DataError(f"dp-sgd: loss became {loss.item()} in epoch {epoch}")
                     with warnings.catch_warnings():
                         warnings.filterwarnings("ignore", message=_HOOK_WARNING)
                         loss.backward()
-                    tokens += b.n_tokens
+                    tokens += n_tok
                 dp_opt.step()
         if rd is not None:
             steps_now = sum(h[2] for h in engine.accountant.history)
