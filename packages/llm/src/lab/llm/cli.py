@@ -73,6 +73,9 @@ def _parser() -> argparse.ArgumentParser:
     from .continual.cli import register as register_continual
 
     register_continual(sub)  # `lab llm continual ...` (parameter-efficient continual fine-tuning)
+    from .tnd.cli import register as register_tnd
+
+    register_tnd(sub)  # `lab llm tnd ...` (Trial-and-Demonstration word learning)
     return parser
 
 

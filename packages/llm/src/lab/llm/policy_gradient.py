@@ -6,6 +6,10 @@
 - :func:`clipped_surrogate`: the PPO clipped per-token objective with an optional k3 KL term.
 - :func:`aggregate_loss`: the loss types ``grpo``, ``bnpo`` and ``dr_grpo`` (as TRL documents them).
 - :func:`grpo_loss`: the three composed on one batch.
+- PPO with a value head (used by :mod:`lab.llm.tnd`): :func:`masked_mean`, :func:`masked_whiten`,
+  :func:`kl_penalty_rewards` (per-token rewards: score on the last token minus a KL penalty),
+  :func:`gae_advantages` (generalised advantage estimation and returns),
+  :func:`clipped_value_loss` and :func:`ppo_loss` (clipped policy + value loss, TRL 0.7 style).
 """
 
 from __future__ import annotations
@@ -24,11 +28,17 @@ __all__ = [
     "SurrogateStats",
     "aggregate_loss",
     "clipped_surrogate",
+    "clipped_value_loss",
     "completion_logprobs",
+    "gae_advantages",
     "group_advantages",
     "grpo_loss",
     "kl_k3",
+    "kl_penalty_rewards",
+    "masked_mean",
+    "masked_whiten",
     "position_ids_from_mask",
+    "ppo_loss",
     "token_logprobs",
 ]
 
@@ -261,4 +271,188 @@ def grpo_loss(
         ref_logp=ref_logp,
     )
     loss = aggregate_loss(per_token, mask, loss_type, max_completion_length=max_completion_length)
+    return loss, stats
+
+
+# ---------------------------------------------------------------------------------------------
+# PPO with a value head (per-token rewards, GAE, clipped value loss), as in TRL 0.7's PPOTrainer
+
+
+def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of ``values`` over the positions where ``mask`` is 1 (0 when the mask is empty)."""
+    m = mask.to(values.dtype)
+    return (values * m).sum() / m.sum().clamp(min=1)
+
+
+def masked_whiten(
+    values: torch.Tensor, mask: torch.Tensor, *, shift_mean: bool = True, eps: float = 1e-8
+) -> torch.Tensor:
+    """``(x - mean) / sqrt(var + eps)`` over the masked positions (TRL's ``masked_whiten``).
+
+    The variance is the unbiased masked variance (as TRL computes it); with ``shift_mean=False``
+    the mean is added back after scaling. Positions outside the mask are returned unchanged
+    scaled the same way (callers multiply by the mask).
+    """
+    m = mask.to(values.dtype)
+    n = m.sum()
+    if n < 2:
+        raise DataError(f"masked_whiten needs at least 2 unmasked values, got {int(n)}")
+    mean = (values * m).sum() / n
+    var = (((values - mean) ** 2) * m).sum() / (n - 1)
+    out = (values - mean) * torch.rsqrt(var + eps)
+    if not shift_mean:
+        out = out + mean
+    return out
+
+
+def kl_penalty_rewards(
+    scores: torch.Tensor,
+    mask: torch.Tensor,
+    *,
+    logp: torch.Tensor | None = None,
+    ref_logp: torch.Tensor | None = None,
+    kl_coef: float = 0.0,
+) -> torch.Tensor:
+    """Per-token rewards of PPO for language models.
+
+    ``r_t = -kl_coef * (logp_t - ref_logp_t)`` on every completion token, plus the sequence
+    ``score`` on its last unmasked token (TRL's ``compute_rewards``).
+
+    Args:
+        scores: ``(B,)`` one score per sequence.
+        mask: ``(B, T)`` completion mask (1 on real tokens, right padding).
+        logp, ref_logp: ``(B, T)`` log-probs under the policy and the reference (only when
+            ``kl_coef != 0``).
+        kl_coef: KL penalty coefficient.
+
+    Returns:
+        ``(B, T)`` rewards, 0 on padding.
+    """
+    if scores.ndim != 1 or scores.shape[0] != mask.shape[0]:
+        raise DataError(
+            f"scores must be (B,) with B={mask.shape[0]}, got shape {tuple(scores.shape)}"
+        )
+    lengths = mask.long().sum(1)
+    if bool((lengths == 0).any()):
+        bad = torch.nonzero(lengths == 0).flatten().tolist()
+        raise DataError(f"sequences {bad} have an empty completion mask: no token to score")
+    m = mask.to(torch.float32)
+    rewards = torch.zeros_like(m)
+    if kl_coef != 0.0:
+        if logp is None or ref_logp is None:
+            raise ConfigError(f"kl_coef={kl_coef} needs logp and ref_logp")
+        rewards = -kl_coef * (logp.float() - ref_logp.float()) * m
+    last = lengths - 1
+    rows = torch.arange(mask.shape[0], device=mask.device)
+    rewards[rows, last] = rewards[rows, last] + scores.to(rewards.dtype)
+    return rewards
+
+
+def gae_advantages(
+    rewards: torch.Tensor,
+    values: torch.Tensor,
+    mask: torch.Tensor,
+    *,
+    gamma: float = 1.0,
+    lam: float = 0.95,
+    whiten: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Generalised advantage estimation over right-padded completions.
+
+    ``delta_t = r_t + gamma * V_{t+1} - V_t`` (``V`` is 0 past the last real token),
+    ``A_t = delta_t + gamma * lam * A_{t+1}``; returns ``R_t = A_t + V_t``. With ``whiten``
+    the advantages (not the returns) are whitened over the masked tokens, as TRL does.
+
+    Returns:
+        ``(advantages, returns)``, both ``(B, T)`` and detached; 0 on padding.
+    """
+    if rewards.shape != values.shape or rewards.shape != mask.shape:
+        raise DataError(
+            f"shapes differ: rewards {tuple(rewards.shape)}, values {tuple(values.shape)}, "
+            f"mask {tuple(mask.shape)}"
+        )
+    if not (0.0 <= gamma <= 1.0 and 0.0 <= lam <= 1.0):
+        raise ConfigError(f"gamma and lam must be in [0, 1], got gamma={gamma}, lam={lam}")
+    m = mask.to(torch.float32)
+    r = rewards.detach().float() * m
+    v = values.detach().float() * m
+    T = r.shape[1]
+    adv = torch.zeros_like(r)
+    last = torch.zeros_like(r[:, 0])
+    for t in reversed(range(T)):
+        nxt = v[:, t + 1] if t + 1 < T else torch.zeros_like(last)
+        delta = r[:, t] + gamma * nxt - v[:, t]
+        last = (delta + gamma * lam * last) * m[:, t]
+        adv[:, t] = last
+    returns = (adv + v) * m
+    if whiten:
+        adv = masked_whiten(adv, m) * m
+    return adv, returns
+
+
+def clipped_value_loss(
+    values: torch.Tensor,
+    old_values: torch.Tensor,
+    returns: torch.Tensor,
+    mask: torch.Tensor,
+    *,
+    clip_range: float = 0.2,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """PPO's clipped value loss ``0.5 * mean_t max((V - R)^2, (clip(V, V_old +- c) - R)^2)``.
+
+    Returns:
+        ``(loss, clip_fraction)``: the masked-mean loss and the fraction of tokens where the
+        clipped term was the larger one.
+    """
+    if clip_range < 0:
+        raise ConfigError(f"value clip range must be >= 0, got {clip_range}")
+    if values.shape != old_values.shape or values.shape != returns.shape:
+        raise DataError(
+            f"shapes differ: values {tuple(values.shape)}, old {tuple(old_values.shape)}, "
+            f"returns {tuple(returns.shape)}"
+        )
+    clipped = old_values + torch.clamp(values - old_values, -clip_range, clip_range)
+    l1 = (values - returns) ** 2
+    l2 = (clipped - returns) ** 2
+    loss = 0.5 * masked_mean(torch.max(l1, l2), mask)
+    with torch.no_grad():
+        frac = masked_mean((l2 > l1).to(values.dtype), mask)
+    return loss, frac
+
+
+def ppo_loss(
+    logp: torch.Tensor,
+    old_logp: torch.Tensor,
+    values: torch.Tensor,
+    old_values: torch.Tensor,
+    advantages: torch.Tensor,
+    returns: torch.Tensor,
+    mask: torch.Tensor,
+    *,
+    cliprange: float = 0.2,
+    cliprange_value: float = 0.2,
+    vf_coef: float = 0.1,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """PPO loss for a policy with a value head: token-mean clipped surrogate + ``vf_coef`` * value loss.
+
+    The policy part is :func:`clipped_surrogate` (the same per-token objective GRPO uses) averaged
+    over all unmasked tokens (TRL's ``masked_mean``); the value part is
+    :func:`clipped_value_loss`.
+
+    Returns:
+        ``(loss, stats)`` with ``policy_loss``, ``value_loss``, ``clipfrac`` (policy) and
+        ``vf_clipfrac``.
+    """
+    per_tok, st = clipped_surrogate(
+        logp, old_logp, advantages, mask, epsilon_low=cliprange, epsilon_high=cliprange
+    )
+    pg = masked_mean(per_tok, mask)
+    vf, vf_clip = clipped_value_loss(values, old_values, returns, mask, clip_range=cliprange_value)
+    loss = pg + vf_coef * vf
+    stats = {
+        "policy_loss": pg.detach(),
+        "value_loss": vf.detach(),
+        "clipfrac": st.clip_region.detach(),
+        "vf_clipfrac": vf_clip,
+    }
     return loss, stats
