@@ -81,7 +81,7 @@ def test_bad_method_is_a_clear_error(capsys):
     assert "unknown method" in capsys.readouterr().out
     with pytest.raises(ConfigError, match="hf_path"):
         ContinualExperimentConfig(backbone="hf")
-    assert ContinualExperimentConfig(methods=("all",)).methods[-1] == "joint"
+    assert ContinualExperimentConfig(methods=("all",)).methods[-2:] == ("joint", "joint_task_aware")
 
 
 def test_demo_measures_the_methods(tmp_path):
@@ -92,3 +92,17 @@ def test_demo_measures_the_methods(tmp_path):
     assert res.metrics["per_task_forgetting"] == 0.0
     assert res.metrics["joint_cil_acc"] > res.metrics["sequential_cil_acc"]
     assert len(res.plots) == 5 and all(p.read_bytes()[:4] == b"\x89PNG" for p in res.plots)
+
+
+def test_joint_bound_flags_keep_the_task_aware_default():
+    from lab.core import add_config_arguments, config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_config_arguments(parser, ContinualExperimentConfig)
+    args = parser.parse_args(
+        ["--joint-task-aware.adapter-init", "inflora", "--joint.adapter-init", "inflora"]
+    )
+    cfg = config_from_args(ContinualExperimentConfig, args)
+    assert cfg.joint_task_aware.protocol == "task_aware"
+    assert cfg.joint_task_aware.adapter_init == "inflora"
+    assert cfg.joint.protocol == "class_incremental" and cfg.joint.adapter_init == "inflora"

@@ -10,6 +10,8 @@ from lab.llm.continual import (
     METHODS,
     EWCConfig,
     InfLoRA,
+    JointConfig,
+    JointTraining,
     L2PConfig,
     OLoRA,
     OLoRAConfig,
@@ -19,6 +21,7 @@ from lab.llm.continual import (
     SequentialLoRA,
     SyntheticStreamConfig,
     Task,
+    TaskAwareJointTraining,
     TrainConfig,
     TransformerBackboneConfig,
     build_transformer_backbone,
@@ -314,3 +317,73 @@ def test_logits_agree_with_predict_and_honour_attention_holes(method):
     )
     with pytest.raises(DataError, match=r"\(B, L\)"):
         st.logits(enc["input_ids"][0], enc["attention_mask"][0])
+
+
+@pytest.mark.parametrize("protocol", ["class_incremental", "task_aware"])
+def test_joint_training_cross_entropy_runs_over_the_protocols_label_space(protocol, monkeypatch):
+    """Task-aware joint training masks each example's logits to its own task's classes;
+    class-incremental joint training keeps every class seen so far."""
+    seen: list[tuple[torch.Tensor, torch.Tensor]] = []
+    ce = torch.nn.functional.cross_entropy
+
+    def spy(logits, labels, *args, **kwargs):
+        seen.append((torch.isfinite(logits.detach()), labels.detach().clone()))
+        return ce(logits, labels, *args, **kwargs)
+
+    st = strategy(JointTraining, config=JointConfig(protocol=protocol))
+    st.train_task(STREAM[0])
+    monkeypatch.setattr(torch.nn.functional, "cross_entropy", spy)
+    st.train_task(STREAM[1])
+    monkeypatch.undo()
+    union = set(STREAM[0].labels) | set(STREAM[1].labels)
+    own = {c: set(t.labels) for t in (STREAM[0], STREAM[1]) for c in t.labels}
+    rows = 0
+    for finite, labels in seen:
+        for f, y in zip(finite, labels.tolist(), strict=True):
+            allowed = {c for c in range(STREAM.num_classes) if f[c]}
+            assert allowed == (own[y] if protocol == "task_aware" else union)
+            rows += 1
+    # one epoch-sized pass per epoch over the union of both tasks
+    assert rows == TRAIN.epochs * (STREAM[0].num_train + STREAM[1].num_train)
+
+
+def test_task_aware_joint_training_is_a_named_method_with_its_own_default():
+    st = make_strategy("joint_task_aware", backbone(), STREAM, train=TRAIN, device="cpu")
+    assert isinstance(st, TaskAwareJointTraining) and st.config.protocol == "task_aware"
+    assert JointTraining.default_config().protocol == "class_incremental"
+    with pytest.raises(ConfigError, match="protocol='task_aware'"):
+        strategy(TaskAwareJointTraining, config=JointConfig())
+    with pytest.raises(ConfigError, match="'multi_task'"):
+        JointConfig(protocol="multi_task")
+
+
+def test_task_aware_joint_training_masks_follow_the_example_order():
+    st = strategy(TaskAwareJointTraining)
+    st._add_structures(STREAM[0])
+    st._add_structures(STREAM[1])
+    _texts, labels = st._training_examples(STREAM[1])
+    masks = st._training_masks(STREAM[1], len(labels))
+    assert masks is not None and masks.shape == (len(labels), STREAM.num_classes)
+    for row, y in zip(masks, labels, strict=True):
+        task = STREAM[0] if y in STREAM[0].labels else STREAM[1]
+        assert {c for c in range(STREAM.num_classes) if row[c]} == set(task.labels)
+
+
+def test_joint_training_with_inflora_parameterisation_trains_only_b_on_the_designed_a():
+    cfg = JointConfig(adapter_init="inflora")
+    st = strategy(JointTraining, config=cfg)
+    st.train_task(STREAM[0])
+    st.train_task(STREAM[1])  # a fresh adapter, designed from the union of both tasks
+    texts, _ = st._training_examples(STREAM[1])
+    data = st._encode(texts)
+    with st.adapters.disabled():
+        covs = st._input_covariances(data, cfg.covariance_samples)
+    r = st.lora_config.r
+    for lname, a, b in st.adapters.factors(st.adapter_now):
+        u, _, _ = torch.linalg.svd(covs[lname], full_matrices=False)
+        want = (u[:, :r].T * cfg.a_scale).float()
+        assert torch.allclose(a, want, atol=1e-5)  # A is the design, untouched by training
+        assert torch.allclose(a @ a.T, cfg.a_scale**2 * torch.eye(r), atol=1e-5)
+        assert float(b.abs().max()) > 0  # B left its zero init
+    with pytest.raises(ConfigError, match="adapter_init"):
+        JointConfig(adapter_init="pca")

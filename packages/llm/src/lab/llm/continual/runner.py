@@ -23,6 +23,8 @@ from .baselines import (
     Replay,
     ReplayConfig,
     SequentialLoRA,
+    TaskAwareJointConfig,
+    TaskAwareJointTraining,
 )
 from .inflora import InfLoRA, InfLoRAConfig
 from .l2p import L2P, L2PConfig
@@ -43,6 +45,7 @@ METHODS: dict[str, type[ContinualStrategy]] = {
     "replay": Replay,
     "ewc": EWC,
     "joint": JointTraining,
+    "joint_task_aware": TaskAwareJointTraining,
 }
 
 _METHOD_CONFIGS: dict[str, type] = {
@@ -52,6 +55,7 @@ _METHOD_CONFIGS: dict[str, type] = {
     "replay": ReplayConfig,
     "ewc": EWCConfig,
     "joint": JointConfig,
+    "joint_task_aware": TaskAwareJointConfig,
 }
 
 
@@ -99,6 +103,8 @@ class ContinualResult:
         trainable_params: the most parameters trained at once on any task.
         method: the strategy's name.
         train_seconds: training time per task.
+        steps: optimisation steps per task (for joint training: the steps of the model
+            retrained after that task, so the last entry is the final model's budget).
     """
 
     til: AccuracyMatrix
@@ -107,6 +113,7 @@ class ContinualResult:
     trainable_params: int
     method: str
     train_seconds: tuple[float, ...] = field(default_factory=tuple)
+    steps: tuple[int, ...] = field(default_factory=tuple)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly summary."""
@@ -115,6 +122,7 @@ class ContinualResult:
             "seconds": self.seconds,
             "trainable_params": self.trainable_params,
             "train_seconds": list(self.train_seconds),
+            "steps": list(self.steps),
             "til": self.til.to_dict(),
             "cil": self.cil.to_dict(),
         }
@@ -210,4 +218,5 @@ def run_stream(
         trainable_params=max((g.trainable_params for g in strategy.logs), default=0),
         method=strategy.name,
         train_seconds=tuple(g.seconds for g in strategy.logs),
+        steps=tuple(g.steps for g in strategy.logs),
     )

@@ -112,7 +112,7 @@ class ContinualStrategy:
             raise ConfigError(f"num_tasks must be >= 1, got {num_tasks}")
         if self.config_class is not None:
             if config is None:
-                config = self.config_class()
+                config = self.default_config()
             elif not isinstance(config, self.config_class):
                 raise ConfigError(
                     f"{type(self).__name__} takes a {self.config_class.__name__}, got {config!r}"
@@ -136,6 +136,11 @@ class ContinualStrategy:
         self.logs: list[TaskLog] = []
         self._setup()
 
+    @classmethod
+    def default_config(cls) -> Any:
+        """The method's config when none is given (``config_class()``; ``None`` without one)."""
+        return cls.config_class() if cls.config_class is not None else None
+
     # ------------------------------------------------------------------ hooks for subclasses
 
     def _setup(self) -> None:
@@ -157,6 +162,15 @@ class ContinualStrategy:
     def _train_classes(self, task: Task) -> list[int]:
         """Classes whose logits enter the training cross-entropy (default: the task's)."""
         return list(task.labels)
+
+    def _training_masks(self, task: Task, n: int) -> torch.Tensor | None:
+        """Per-example label spaces ``(n, C)`` (bool) for the ``n`` training examples.
+
+        ``None`` (default): every example uses :meth:`_train_classes`. A strategy whose
+        examples come from several tasks returns each example's own task's label space.
+        """
+        del task, n
+        return None
 
     def _penalty(self) -> torch.Tensor | None:
         """A regulariser added to every training step's loss."""
@@ -258,6 +272,14 @@ class ContinualStrategy:
         texts, labels = self._training_examples(task)
         data = self._encode(texts)
         data["labels"] = torch.tensor(labels, dtype=torch.long)
+        example_masks = self._training_masks(task, len(labels))
+        if example_masks is not None:
+            if example_masks.shape != (len(labels), self.num_classes):
+                raise ConfigError(
+                    f"{type(self).__name__}: training masks of shape "
+                    f"{tuple(example_masks.shape)}, expected {(len(labels), self.num_classes)}"
+                )
+            data["class_mask"] = example_masks.bool()
         self.backbone.eval()
         self._before_training(task, data)
         params = self.trainable_parameters()
@@ -285,7 +307,7 @@ class ContinualStrategy:
             for s in range(0, n, cfg.batch_size):
                 batch = self._to_device(data, perm[s : s + cfg.batch_size])
                 logits, aux = self._forward(batch, tid)
-                logits = logits.masked_fill(~mask, float("-inf"))
+                logits = logits.masked_fill(~batch.get("class_mask", mask), float("-inf"))
                 loss = nn.functional.cross_entropy(logits, batch["labels"])
                 if aux is not None:
                     loss = loss + aux

@@ -102,6 +102,20 @@ class Task:
         if self.task_id is not None and (isinstance(self.task_id, bool) or self.task_id < 0):
             raise DataError(f"task {self.name!r}: task_id must be a non-negative int")
 
+    def require_id(self) -> int:
+        """The task id as an ``int``.
+
+        Raises:
+            DataError: the task has no id yet (a :class:`TaskStream` assigns each task its
+                position; :meth:`ContinualStrategy.train_task` its training order).
+        """
+        if self.task_id is None:
+            raise DataError(
+                f"task {self.name!r} has no task_id; put it in a TaskStream (which assigns "
+                "its position) or pass task_id="
+            )
+        return int(self.task_id)
+
     @property
     def num_train(self) -> int:
         """Number of training examples."""
@@ -189,7 +203,7 @@ class TaskStream:
     @property
     def task_ids(self) -> tuple[int, ...]:
         """The task ids in stream order."""
-        return tuple(int(t.task_id) for t in self.tasks)  # type: ignore[arg-type]
+        return tuple(t.require_id() for t in self.tasks)
 
     def task(self, task_id: int) -> Task:
         """The task with id ``task_id``; :class:`DataError` when the stream has none."""
