@@ -221,3 +221,20 @@ def test_cli_float_literals_without_dot():
     assert _parse(["--optim.lr", "1e-3"]).optim.lr == 1e-3
     assert _parse(["--dropout", "1E-2"]).dropout == 0.01
     assert _parse(["--optim.lr", "3"]).optim.lr == 3.0
+
+
+@dataclass(frozen=True)
+class WithCustomNested:
+    # the field's default differs from Optim's class defaults
+    optim: Optim = field(default_factory=lambda: Optim(lr=0.5, betas=(0.1, 0.2)))
+
+
+def test_partial_nested_override_starts_from_the_field_default():
+    cfg = config_from_dict(WithCustomNested, {"optim": {"betas": [0.3, 0.4]}})
+    assert cfg.optim == Optim(lr=0.5, betas=(0.3, 0.4))
+    parser = argparse.ArgumentParser()
+    add_config_arguments(parser, WithCustomNested)
+    cfg = config_from_args(WithCustomNested, parser.parse_args(["--optim.lr", "0.25"]))
+    assert cfg.optim == Optim(lr=0.25, betas=(0.1, 0.2))
+    # nothing given: the default factory's instance, unchanged
+    assert config_from_args(WithCustomNested, parser.parse_args([])).optim.lr == 0.5

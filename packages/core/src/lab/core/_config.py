@@ -167,7 +167,14 @@ def _from_mapping(cls: type[C], data: Mapping[str, Any], prefix: str = "") -> C:
     for f in fields:
         key = prefix + f.name
         if f.name in data:
-            kwargs[f.name] = _convert(data[f.name], hints[f.name], key)
+            value = data[f.name]
+            if _is_dataclass_type(hints[f.name]) and isinstance(value, Mapping):
+                # a partial nested mapping overrides the field's own default (its default or
+                # default_factory instance), not the nested class's defaults
+                base = _field_default(f)
+                if dataclasses.is_dataclass(base) and not isinstance(base, type):
+                    value = _merge(_to_plain(base), value)
+            kwargs[f.name] = _convert(value, hints[f.name], key)
         elif f.default is _MISSING and f.default_factory is _MISSING:
             raise ConfigError(f"missing required config key {key!r} for {cls.__name__}")
     try:
@@ -180,8 +187,20 @@ def _from_mapping(cls: type[C], data: Mapping[str, Any], prefix: str = "") -> C:
         ) from exc
 
 
+def _field_default(f: dataclasses.Field[Any]) -> Any:
+    if f.default is not _MISSING:
+        return f.default
+    if f.default_factory is not _MISSING:
+        return f.default_factory()
+    return None
+
+
 def config_from_dict(cls: type[C], data: Mapping[str, Any]) -> C:
-    """Build ``cls`` from a mapping, validating every key and type."""
+    """Build ``cls`` from a mapping, validating every key and type.
+
+    A nested config given as a partial mapping starts from the field's own default (its
+    ``default`` or ``default_factory`` value), so ``{"inner": {"lr": 0.1}}`` changes only ``lr``.
+    """
     _check_config_class(cls)
     if not isinstance(data, Mapping):
         raise ConfigError(f"a {cls.__name__} config must be a mapping, got {type(data).__name__}")
