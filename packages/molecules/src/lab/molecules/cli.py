@@ -246,6 +246,9 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--device", default="auto")
     add_config_arguments(m, MALAConfig)
+    from .conformers.cli import register as register_conformers
+
+    register_conformers(sub)  # `lab molecules train-conformers ...`, `lab molecules conformers ...`
     return parser
 
 
@@ -254,7 +257,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     if args.command == "sample":
         return _sample(args)
-    return _mala(args)
+    if args.command == "mala":
+        return _mala(args)
+    return int(args.func(args))
 
 
 if __name__ == "__main__":
