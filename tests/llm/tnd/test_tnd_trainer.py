@@ -330,3 +330,20 @@ def test_teacher_resume_matches_an_uninterrupted_run(setup, tmp_path):
     assert_state_dicts_equal(full.model.state_dict(), resumed.model.state_dict())
     assert resumed.losses == full.losses
     assert 12 in resumed.checkpoints and 6 in resumed.checkpoints
+
+
+def test_default_ppo_is_the_public_codes_single_epoch(setup):
+    # sled-group/TnD run_TnD.py: PPO_EPOCH = 1 and the whole batch accumulated into one step,
+    # so the PPO ratio is exactly 1 and neither clipping region is ever entered
+    assert TnDConfig().ppo_epochs == 1 and TnDConfig().ppo_minibatches == 1
+    tr = _trainer(setup, mode="tnd", ppo_epochs=1, ppo_minibatches=1)
+    prompts = tr.prompts(0)
+    torch.manual_seed(0)
+    ro = tr._generate(tr.student.lm, prompts, 20, 0.95)
+    stats = tr.ppo_step(ro, torch.tensor([3.0, -3.0, 1.0, -1.0]))
+    assert stats["clipfrac"] == 0.0
+    assert stats["policy_loss"] == pytest.approx(0.0, abs=1e-5)  # whitened advantages, ratio 1
+    tr4 = _trainer(setup, mode="tnd", ppo_epochs=4, ppo_learning_rate=3e-2)
+    torch.manual_seed(0)
+    ro = tr4._generate(tr4.student.lm, prompts, 20, 0.95)
+    assert tr4.ppo_step(ro, torch.tensor([3.0, -3.0, 1.0, -1.0]))["clipfrac"] > 0

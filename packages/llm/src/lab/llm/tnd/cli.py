@@ -6,6 +6,7 @@ The parent CLI hooks this in with :func:`register`::
     lab llm tnd run --corpus babylm --data-path /data/babylm/train --word-list cdi.csv
     lab llm tnd run --resume runs/tnd/20261129-150000
     lab llm tnd corpus --out corpus.txt --num-train 4000     # write the generated corpus
+    torchrun --nproc_per_node 2 -m lab.core.cli llm tnd run --modes tnd clm   # data parallel
 
 Every :class:`lab.llm.tnd.TnDExperimentConfig` field is a flag (nested ones as
 ``--teacher.steps``, ``--predictor.epochs``, ``--student.score-variant``, ...).
@@ -18,7 +19,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-from lab.core import ConfigError, LabError, RunDir, add_config_arguments, config_from_args
+from lab.core import (
+    ConfigError,
+    LabError,
+    RunDir,
+    add_config_arguments,
+    config_from_args,
+    init_distributed,
+    is_main,
+)
 
 from .experiment import TnDExperimentConfig, run_experiment
 
@@ -41,6 +50,7 @@ def format_table(report: dict[str, Any]) -> str:
 
 def _run(args: argparse.Namespace) -> int:
     try:
+        info = init_distributed(device=args.device)  # under torchrun: one process per device
         if args.resume is not None:
             run = RunDir.open(args.resume)
             from lab.core import config_from_dict
@@ -49,12 +59,19 @@ def _run(args: argparse.Namespace) -> int:
             resume = True
         else:
             cfg = config_from_args(TnDExperimentConfig, args)
-            run = RunDir.create("tnd", root=args.out, config=cfg)
+            path = [RunDir.create("tnd", root=args.out, config=cfg).path if is_main() else None]
+            if info.world_size > 1:  # every rank uses rank 0's run folder
+                import torch.distributed as dist
+
+                dist.broadcast_object_list(path, src=0)
+            run = RunDir(path[0])
             resume = False
         report = run_experiment(cfg, device=args.device, out_dir=run.path, resume=resume)
     except LabError as exc:
         print(f"lab llm tnd: error: {exc}")
         return 2
+    if not is_main():
+        return 0
     print(format_table(report))
     print(f"results: {Path(run.path) / 'results.json'}")
     if args.json:

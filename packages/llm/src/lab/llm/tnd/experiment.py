@@ -19,7 +19,16 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from lab.core import ConfigError, DataError, RunDir, config_to_dict, get_device, seeded
+from lab.core import (
+    ConfigError,
+    DataError,
+    RunDir,
+    config_to_dict,
+    get_device,
+    init_distributed,
+    is_main,
+    seeded,
+)
 
 from .corpus import (
     Corpus,
@@ -143,9 +152,14 @@ def prepare(
     """Corpus, tokenizer, teacher (log-spaced checkpoints) and age predictor for one seed.
 
     With a ``run_dir`` the teacher checkpoints go to ``<run>/teacher`` and the predictor to
-    ``<run>/age_predictor.pt``; both are reused when present (resume).
+    ``<run>/age_predictor.pt``; both are reused when present (resume). Under torchrun every
+    rank trains the same (seeded) teacher and predictor, and only rank 0 reads and writes these
+    files.
     """
-    dev = get_device(device)
+    info = init_distributed(device=device)
+    dev = info.device if info.world_size > 1 else get_device(device)
+    if not is_main():
+        run_dir = None
     corpus = load_corpus(cfg) if corpus is None else corpus
     if cfg.word_list and cfg.corpus == "synthetic":
         words = load_word_list(cfg.word_list)
@@ -336,7 +350,9 @@ def run_experiment(
 
     Folder layout: ``<out>/seed_<s>/{teacher/, age_predictor.pt, <mode>/}``; finished arms keep
     ``result.json`` and are skipped on resume, unfinished ones continue from their latest
-    checkpoint.
+    checkpoint. Under torchrun (``torchrun --nproc_per_node N -m lab.core.cli llm tnd run``)
+    each arm trains data-parallel (see :class:`lab.llm.tnd.TnDTrainer`); rank 0 writes the
+    files.
     """
     root = Path(out_dir) if out_dir is not None else None
     corpus = load_corpus(cfg)
@@ -387,9 +403,9 @@ def run_experiment(
                 resume=resume,
                 show_progress=show_progress,
             )
-            if arm_dir is not None:
+            if arm_dir is not None and is_main():
                 (arm_dir.path / "result.json").write_text(json.dumps(res))
             report["runs"].setdefault(mode, []).append(res)
-    if root is not None:
+    if root is not None and is_main():
         (root / "results.json").write_text(json.dumps(report, indent=1))
     return report

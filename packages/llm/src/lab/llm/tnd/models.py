@@ -42,6 +42,8 @@ __all__ = [
     "Teacher",
     "TeacherConfig",
     "clm_loss",
+    "clm_loss_from_logits",
+    "clm_token_count",
     "encode_sequences",
     "log_spaced_steps",
     "masked_teacher",
@@ -86,14 +88,22 @@ def sample_batch(
     pad_id: int,
     stream: int = 0,
     device: torch.device | str | None = None,
+    shard: int = 0,
+    num_shards: int = 1,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """A right-padded batch drawn by a generator seeded with ``(seed, step, stream)``.
 
     The draw depends only on these numbers, so a resumed run and arms trained side by side see
-    the same batches.
+    the same batches. With ``num_shards`` > 1 (data parallelism) ``batch_size * num_shards``
+    rows are drawn and shard ``shard`` gets its slice of ``batch_size`` rows, so the union of
+    the shards is the batch one process would draw with ``batch_size * num_shards``.
     """
+    if not 0 <= shard < num_shards:
+        raise ConfigError(f"shard must be in [0, {num_shards}), got {shard}")
     rng = np.random.default_rng([seed, step, stream])
-    idx = rng.integers(len(seqs), size=batch_size)
+    idx = rng.integers(len(seqs), size=batch_size * num_shards)[
+        shard * batch_size : (shard + 1) * batch_size
+    ]
     rows = [list(seqs[int(i)]) for i in idx]
     W = max(len(r) for r in rows)
     ids = torch.full((len(rows), W), pad_id, dtype=torch.long)
@@ -113,12 +123,32 @@ def clm_loss(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor) 
         position_ids=position_ids_from_mask(attention_mask),
         use_cache=False,
     )
-    logits = out.logits[:, :-1].float()
+    return clm_loss_from_logits(out.logits, input_ids, attention_mask)
+
+
+def clm_loss_from_logits(
+    logits: torch.Tensor,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    *,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """Next-token cross-entropy of ``logits`` ``(B, L, V)`` on the attended tokens.
+
+    ``reduction`` is ``"mean"`` (over the predicted tokens) or ``"sum"`` (the data-parallel
+    trainer divides the sum by the token count of all ranks).
+    """
+    lg = logits[:, :-1].float()
     target = input_ids[:, 1:].masked_fill(attention_mask[:, 1:] == 0, -100)
     target = target.masked_fill(attention_mask[:, :-1] == 0, -100)
     return nn.functional.cross_entropy(
-        logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=-100
+        lg.reshape(-1, lg.shape[-1]), target.reshape(-1), ignore_index=-100, reduction=reduction
     )
+
+
+def clm_token_count(attention_mask: torch.Tensor) -> torch.Tensor:
+    """Number of predicted tokens :func:`clm_loss_from_logits` averages over."""
+    return ((attention_mask[:, 1:] != 0) & (attention_mask[:, :-1] != 0)).sum()
 
 
 @dataclass(frozen=True)

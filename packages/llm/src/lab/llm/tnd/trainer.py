@@ -19,6 +19,18 @@ OURS (the paper is silent or runs at a different scale): two AdamW optimizers (o
 causal-LM steps, one for PPO), their learning rates, the trial sampling settings (the
 demonstration ones by default), gradient clipping, the baseline ``log2(corpus step)``, and
 recording the trial word frequencies used by the practice analysis.
+
+Data parallelism (``torchrun``): every rank holds the same student (wrapped in
+DistributedDataParallel by :func:`lab.core.wrap_ddp`, so gradients are averaged), draws its own
+slice of each step's corpus batch and of each interaction's prompts (``batch_size`` and
+``interaction_batch_size`` are per rank; the slices of all ranks form the batch one process
+would draw with ``world_size`` times the size), and samples its own trials and demonstrations.
+The causal-LM loss is normalised by the token count of all ranks, so a run on ``N`` ranks with
+per-rank batch ``b`` takes the same corpus step as one process with batch ``N * b``; advantages
+are whitened with statistics over all ranks; the PPO token means are per rank (averaged by
+DDP). Word surprisal is computed on a shard of the held-out data per rank and summed over
+ranks. Metrics are averaged over ranks, trial/demonstration word counts summed; only rank 0
+writes metrics and checkpoints.
 """
 
 from __future__ import annotations
@@ -39,10 +51,15 @@ from lab.core import (
     ConfigError,
     DataError,
     RunDir,
+    all_reduce_mean,
+    barrier,
     get_device,
+    init_distributed,
+    is_main,
     load_checkpoint,
     progress,
     save_checkpoint,
+    wrap_ddp,
 )
 
 from ..generation import Rollouts, generate_completions
@@ -52,7 +69,13 @@ from ..policy_gradient import (
     ppo_loss,
     token_logprobs,
 )
-from .models import StudentLM, clm_loss, log_spaced_steps, sample_batch
+from .models import (
+    StudentLM,
+    clm_loss_from_logits,
+    clm_token_count,
+    log_spaced_steps,
+    sample_batch,
+)
 from .reward import BASELINES, SCORE_VARIANTS, AgePredictor, competence_scores
 from .words import AoAResult, age_of_acquisition, word_surprisal
 
@@ -83,7 +106,9 @@ class TnDConfig:
         learning_rate: AdamW learning rate of the causal-LM steps (OURS).
         ppo_learning_rate: AdamW learning rate of PPO (2e-5 in the paper with larger models and
             batches; OURS here).
-        ppo_epochs: passes of PPO over one interaction batch (TRL's default 4).
+        ppo_epochs: passes of PPO over one interaction batch (1: the paper's public code sets
+            ``PPO_EPOCH = 1`` and accumulates the whole batch into one optimizer step, so the
+            ratio is 1 and clipping never acts; TRL's own default is 4).
         ppo_minibatches: minibatches per pass.
         cliprange, cliprange_value, vf_coef: PPO clipping and value coefficient (0.2, 0.2, 0.1).
         gamma, lam: GAE discount and lambda (TRL defaults 1.0, 0.95).
@@ -114,7 +139,7 @@ class TnDConfig:
     baseline: Literal["step", "reference", "none"] = "step"
     learning_rate: float = 3e-3
     ppo_learning_rate: float = 3e-4
-    ppo_epochs: int = 4
+    ppo_epochs: int = 1
     ppo_minibatches: int = 1
     cliprange: float = 0.2
     cliprange_value: float = 0.2
@@ -324,7 +349,9 @@ class TnDTrainer:
         if c.baseline == "reference" and reference_model is None and c.mode != "clm":
             raise ConfigError("baseline='reference' needs a reference_model")
         self.tokenizer = tokenizer
-        self.device = get_device(device)
+        self.dist = init_distributed(device=device)
+        self.rank, self.world_size = self.dist.rank, self.dist.world_size
+        self.device = self.dist.device if self.world_size > 1 else get_device(device)
         self.train_sequences = [list(s) for s in train_sequences]
         self.heldout_sequences = [list(s) for s in heldout_sequences]
         self.word_ids = dict(word_ids)
@@ -350,6 +377,8 @@ class TnDTrainer:
             seed=c.seed,
             device=self.device,
         )
+        # DDP (identity in one process): averages the gradients of every backward pass
+        self.ddp = wrap_ddp(self.student, self.device)
         self.ref_lm = copy.deepcopy(self.student.lm).eval() if c.kl_coef > 0 else None
         if self.ref_lm is not None:
             for p in self.ref_lm.parameters():
@@ -370,15 +399,31 @@ class TnDTrainer:
         self.last_scores: torch.Tensor | None = None
 
     # ------------------------------------------------------------------ pieces
+    def _sum_over_ranks(self, t: torch.Tensor) -> torch.Tensor:
+        if self.world_size > 1:
+            import torch.distributed as dist
+
+            dist.all_reduce(t)
+        return t
+
     def _clm_step(self, ids: torch.Tensor, att: torch.Tensor) -> float:
         self.student.train()
-        loss = clm_loss(self.student.lm, ids, att)
+        logits, values = self.ddp(ids, att)
+        if self.world_size == 1:
+            loss = clm_loss_from_logits(logits, ids, att)
+            shown = float(loss.detach())
+        else:  # sum over this rank's tokens / tokens of all ranks; DDP averages (x world size)
+            n_all = self._sum_over_ranks(clm_token_count(att).to(torch.float64)).clamp(min=1)
+            total = clm_loss_from_logits(logits, ids, att, reduction="sum")
+            # 0 * values: the value head gets a (zero) gradient, so DDP sees every parameter
+            loss = total * (self.world_size / float(n_all)) + 0.0 * values.sum()
+            shown = float(self._sum_over_ranks(total.detach().double()) / n_all)
         self.clm_optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.config.max_grad_norm > 0:
             torch.nn.utils.clip_grad_norm_(self.student.lm.parameters(), self.config.max_grad_norm)
         self.clm_optimizer.step()
-        return float(loss.detach())
+        return shown
 
     def corpus_batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The corpus batch of corpus step ``step`` (identical across modes for one seed)."""
@@ -390,13 +435,17 @@ class TnDTrainer:
             pad_id=self.tokenizer.pad_token_id,
             stream=0,
             device=self.device,
+            shard=self.rank,
+            num_shards=self.world_size,
         )
 
     def prompts(self, step: int) -> list[str]:
         """Prompts of the interaction at corpus step ``step``: ``<bos>`` + first tokens."""
         c = self.config
         rng = np.random.default_rng([c.seed, step, 1])
-        idx = rng.choice(len(self.prompt_pool), size=c.interaction_batch_size)
+        B = c.interaction_batch_size
+        idx = rng.choice(len(self.prompt_pool), size=B * self.world_size)
+        idx = idx[self.rank * B : (self.rank + 1) * B]
         out = []
         for i in idx:
             ids = self.train_sequences[self.prompt_pool[int(i)]][: c.prompt_length + 1]
@@ -417,11 +466,17 @@ class TnDTrainer:
         )
 
     def _count_words(self, ro: Rollouts, counter: Counter[str]) -> None:
-        ids = ro.completion_ids[ro.completion_mask.bool()].tolist()
-        for t in ids:
+        local: Counter[str] = Counter()
+        for t in ro.completion_ids[ro.completion_mask.bool()].tolist():
             w = self.id_to_word.get(int(t))
             if w is not None:
-                counter[w] += 1
+                local[w] += 1
+        if self.world_size > 1:  # counts of all ranks
+            names = sorted(self.word_ids)
+            t = torch.tensor([local[w] for w in names], dtype=torch.long, device=self.device)
+            self._sum_over_ranks(t)
+            local = Counter({w: int(v) for w, v in zip(names, t.tolist(), strict=True) if v})
+        counter.update(local)
 
     def _baseline(self, prompts: list[str]) -> torch.Tensor:
         c = self.config
@@ -472,7 +527,7 @@ class TnDTrainer:
         return out
 
     def _forward(self, ids: torch.Tensor, att: torch.Tensor, L: int) -> tuple[torch.Tensor, ...]:
-        logits, values = self.student(ids, att)
+        logits, values = self.ddp(ids, att)
         logp = token_logprobs(logits[:, -L - 1 : -1], ids[:, -L:])
         return logp, values[:, -L - 1 : -1]
 
@@ -494,8 +549,15 @@ class TnDTrainer:
             scores.float(), mask, logp=old_logp, ref_logp=ref_logp, kl_coef=c.kl_coef
         )
         adv, ret = gae_advantages(
-            rewards, old_v, mask, gamma=c.gamma, lam=c.lam, whiten=c.whiten_advantages
+            rewards,
+            old_v,
+            mask,
+            gamma=c.gamma,
+            lam=c.lam,
+            whiten=c.whiten_advantages and self.world_size == 1,
         )
+        if c.whiten_advantages and self.world_size > 1:
+            adv = self._whiten_over_ranks(adv, mask)
         N = ids.shape[0]
         rng = np.random.default_rng([c.seed, self.corpus_step, 2])
         stats: dict[str, float] = {"policy_loss": 0.0, "value_loss": 0.0, "clipfrac": 0.0}
@@ -527,23 +589,53 @@ class TnDTrainer:
                 n_updates += 1
         return {k: v / max(n_updates, 1) for k, v in stats.items()}
 
+    def _whiten_over_ranks(self, adv: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """TRL's masked whitening (unbiased variance) with the statistics of all ranks."""
+        m = mask.to(torch.float64)
+        a = adv.to(torch.float64)
+        n = self._sum_over_ranks(m.sum())
+        if n < 2:
+            raise DataError(f"whitening needs at least 2 completion tokens, got {int(n)}")
+        mean = self._sum_over_ranks((a * m).sum()) / n
+        var = self._sum_over_ranks((((a - mean) ** 2) * m).sum()) / (n - 1)
+        return ((a - mean) * torch.rsqrt(var + 1e-8) * m).to(adv.dtype)
+
     def evaluate(self) -> dict[str, float]:
         """Word surprisal of the tracked words at the current corpus step (stored)."""
-        ws = word_surprisal(
-            self.student.lm,
-            self.heldout_sequences,
-            self.word_ids,
-            batch_size=self.config.eval_batch_size,
-            device=self.device,
-        )
-        self.surprisal[self.corpus_step] = dict(ws.surprisal)
-        self.missing_words = ws.missing
-        vals = list(ws.surprisal.values())
+        kw = {"batch_size": self.config.eval_batch_size, "device": self.device}
+        if self.world_size == 1:
+            ws = word_surprisal(self.student.lm, self.heldout_sequences, self.word_ids, **kw)
+            surprisal, missing = dict(ws.surprisal), ws.missing
+        else:  # a shard per rank; bits and counts summed over ranks
+            names = list(self.word_ids)
+            sums = torch.zeros(len(names), dtype=torch.float64, device=self.device)
+            counts = torch.zeros(len(names), dtype=torch.float64, device=self.device)
+            shard = self.heldout_sequences[self.rank :: self.world_size]
+            if shard:
+                ws = word_surprisal(self.student.lm, shard, self.word_ids, **kw)
+                for j, w in enumerate(names):
+                    if w in ws.surprisal:
+                        sums[j] = ws.surprisal[w] * ws.counts[w]
+                        counts[j] = ws.counts[w]
+            self._sum_over_ranks(sums)
+            self._sum_over_ranks(counts)
+            surprisal = {
+                w: float(sums[j] / counts[j]) for j, w in enumerate(names) if counts[j] > 0
+            }
+            missing = tuple(w for j, w in enumerate(names) if counts[j] == 0)
+        self.surprisal[self.corpus_step] = surprisal
+        self.missing_words = missing
+        vals = list(surprisal.values())
         return {"mean_word_surprisal": float(np.mean(vals)) if vals else float("nan")}
 
     # ------------------------------------------------------------------ loop, checkpoints
-    def save(self, path: str | Path | None = None) -> Path:
-        """Checkpoint the student, both optimizers, RNG, step, surprisal records and counts."""
+    def save(self, path: str | Path | None = None) -> Path | None:
+        """Checkpoint the student, both optimizers, RNG, step, surprisal records and counts.
+
+        Under torchrun only rank 0 writes (the others return None).
+        """
+        if not is_main():
+            return None
         if path is None:
             if self.run_dir is None:
                 raise ConfigError("no run_dir: pass a checkpoint path")
@@ -601,7 +693,7 @@ class TnDTrainer:
             total=c.corpus_steps,
             initial=self.corpus_step,
             desc=f"tnd[{c.mode}]",
-            disable=True if self.show_progress is False else None,
+            disable=True if self.show_progress is False or not is_main() else None,
         )
         t0 = time.perf_counter()
         try:
@@ -615,9 +707,10 @@ class TnDTrainer:
                 if self.corpus_step in schedule:
                     rec.update(self.evaluate())
                 rec["seconds"] = time.perf_counter() - t0
+                self._reduce_metrics(rec)
                 self.history.append(rec)
                 out.append(rec)
-                if self.run_dir is not None:
+                if self.run_dir is not None and is_main():
                     self.run_dir.log(rec)
                 bar.update(1)
                 if (
@@ -627,11 +720,22 @@ class TnDTrainer:
                     and self.corpus_step < c.corpus_steps
                 ):
                     self.save()
+                    barrier()
         finally:
             bar.close()
         if self.run_dir is not None:
             self.save()
+            barrier()
         return out
+
+    def _reduce_metrics(self, rec: dict[str, Any]) -> None:
+        """Average the float metrics of a record over ranks (no-op in one process)."""
+        if self.world_size == 1:
+            return
+        keys = sorted(k for k, v in rec.items() if isinstance(v, float) and k != "seconds")
+        t = torch.tensor([rec[k] for k in keys], dtype=torch.float64, device=self.device)
+        all_reduce_mean(t)
+        rec.update(zip(keys, t.tolist(), strict=True))
 
     # ------------------------------------------------------------------ results
     def word_learning(self, *, chance: float | None = None, min_drop: float = 0.5) -> WordLearning:
