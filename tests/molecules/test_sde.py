@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import pytest
 import torch
@@ -89,6 +90,32 @@ def test_time_grids() -> None:
         time_grid(4, "variance")
     with pytest.raises(ConfigError, match="unknown time grid"):
         time_grid(4, "cosine")  # type: ignore[arg-type]
+
+
+def test_first_and_last_noise_increments_of_the_grids() -> None:
+    """The numbers behind the LJ grid choice: with 100 steps the uniform grid's first step
+    carries kappa(0.01) = 0.56 of kappa(1) = 4 (the paper's 1,000 steps: 0.06); the quadratic
+    grid's first step is finer than the paper's, while its last step stays as fine as the
+    uniform one's; the variance grid's last step spans t in [0.30, 1]."""
+    s = GeometricNoiseSchedule(1e-3, 2.0)
+
+    def increments(
+        n: int, kind: Literal["uniform", "quadratic", "variance"]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        t = time_grid(n, kind, schedule=s, device="cpu", dtype=torch.float64)
+        return t, s.kappa(t[1:]) - s.kappa(t[:-1])
+
+    _, uni = increments(100, "uniform")
+    _, paper = increments(1000, "uniform")
+    tq, quad = increments(100, "quadratic")
+    tv, _ = increments(100, "variance")
+    assert uni[0].item() == pytest.approx(4 * (1 - 2000 ** (-0.02)), rel=1e-9)
+    assert uni[0].item() == pytest.approx(0.564, abs=1e-3)
+    assert paper[0].item() == pytest.approx(0.0603, abs=1e-4)
+    assert quad[0].item() == pytest.approx(0.0061, abs=1e-4)  # 10x finer than the paper's
+    assert quad.max().item() < 0.2 < uni.max().item()
+    assert (1 - tq[-2]).item() == pytest.approx(0.0199, abs=1e-4)  # last step dt ~ 2/n
+    assert tv[-2].item() == pytest.approx(0.303, abs=2e-3)
 
 
 def test_com_free_noise_projects_out_the_centre() -> None:

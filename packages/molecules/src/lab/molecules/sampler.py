@@ -57,14 +57,24 @@ class AdjointSamplingConfig:
         sigma_min: geometric schedule noise at t=1 (paper DW/LJ: 1e-3).
         sigma_max: geometric schedule noise at t=0 (paper: 1.5-2 for DW-4, 2 for LJ).
         n_steps: Euler-Maruyama steps (paper: 200 DW-4, 1000 LJ).
-        time_grid: ``uniform`` (paper), ``quadratic`` or ``variance`` (OURS options).
+        time_grid: ``uniform`` (paper), ``quadratic`` or ``variance`` (OURS options). With
+            few steps, ``uniform`` puts most of the geometric schedule's variance into the first
+            steps (100 steps: ``kappa(0.01) = 0.56`` of ``kappa(1) = 4`` in step one); on stiff
+            energies (LJ) that first coarse step makes collisions, and ``quadratic`` (as fine as
+            the paper's 1,000 uniform steps at the start, still fine at the end) avoids them.
+            ``variance`` (equal increments of ``kappa``) leaves the small noise scales of the
+            last stretch to one step and is not suited to LJ (measured:
+            docs/benchmarks/molecules.md).
         t_sampling: loss times ``uniform`` (paper) or ``variance`` (uniform in kappa; OURS).
         egnn: the control network (paper: 5 layers, hidden 128).
         epochs: number of epochs (paper: 4,000-5,000).
         samples_per_epoch: new end points, i.e. energy evaluations, per epoch (paper: 512).
         grad_steps_per_epoch: optimiser steps per epoch (paper: 100).
         batch_size: loss batch size (paper: 512).
-        buffer_capacity: replay buffer size (paper: 10,000).
+        buffer_capacity: replay buffer size (paper: 10,000 with 512 new samples per epoch, i.e.
+            about 20 epochs of samples). Keep that ratio when ``samples_per_epoch`` is smaller:
+            a buffer of many epochs keeps the end points of early, poor controls, and the
+            regression keeps fitting them (measured on DW-4: docs/benchmarks/molecules.md).
         lr: Adam learning rate (paper: 1e-4).
         grad_clip_norm: clip of the parameters' gradient norm (OURS; ``None`` disables it).
         adjoint_clip: per-particle norm clip of ``grad E / tau`` (paper: 100).
