@@ -4,6 +4,8 @@
     lab signal rul train    --resume runs/rul/<stamp>
     lab signal rul evaluate --run runs/rul/<stamp>
     lab signal rul adapt    --run runs/rul/<stamp> --target FD004 --k 5
+    lab signal vc train     --source DIR --target DIR [flags]     (see lab.signal.vc.cli)
+    lab signal vc convert   IN.wav -o OUT.wav --model CKPT
 
 Every field of :class:`~lab.signal.experiment.RULExperimentConfig` is a flag (nested ones as
 ``--data.window 30``, ``--train.epochs 50``, ``--meta.algorithm fomaml``); ``--config FILE``
@@ -70,6 +72,9 @@ def _parser() -> argparse.ArgumentParser:
     ad.add_argument("--steps", type=int, default=None, help="adaptation steps (default: config)")
     ad.add_argument("--seed", type=int, default=0, help="seed of the engine choice")
     ad.add_argument("--device", default="auto")
+    from .vc.cli import register as register_vc
+
+    register_vc(sub)  # `lab signal vc ...` (CLOT-GAN voice conversion)
     return parser
 
 
@@ -151,6 +156,8 @@ def _adapt(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``lab signal`` (registered under ``lab.cli``)."""
     args = _parser().parse_args(list(argv) if argv is not None else None)
+    if hasattr(args, "vc_func"):
+        return int(args.vc_func(args))
     if args.command == "train":
         return _train(args)
     if args.command == "evaluate":

@@ -1,0 +1,110 @@
+"""``lab signal vc``: train a CLOT-GAN converter and convert WAV files.
+
+The domain CLI hooks this in with :func:`register`::
+
+    lab signal vc train --source DIR --target DIR [--steps 2000 ...] [--out runs]
+    lab signal vc train --source DIR --target DIR --resume runs/clotgan/<stamp>
+    lab signal vc convert IN.wav -o OUT.wav --model runs/clotgan/<stamp>/model.pt [--vocoder world]
+
+Every field of :class:`~lab.signal.vc.CLOTGANConfig` is a flag (nested ones as
+``--generator.channels-2d 128``, ``--discriminator.kinds cnn vit``); ``--config FILE`` reads a
+JSON/YAML file first. Under ``torchrun`` training is data parallel (gradients averaged).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from lab.core import (
+    LabError,
+    RunDir,
+    add_config_arguments,
+    config_from_args,
+    config_from_dict,
+    init_distributed,
+    is_distributed,
+    is_main,
+    set_seed,
+)
+
+from .clotgan import CLOTGAN, CLOTGANConfig
+
+__all__ = ["register"]
+
+
+def _run_dir(args: argparse.Namespace, cfg: CLOTGANConfig) -> RunDir:
+    if is_main():
+        run = RunDir.create("clotgan", root=args.out, config=cfg)
+        path = str(run.path)
+    else:
+        path = ""
+    if is_distributed():
+        import torch.distributed as dist
+
+        box = [path]
+        dist.broadcast_object_list(box, src=0)
+        path = box[0]
+    return RunDir(path)
+
+
+def _train(args: argparse.Namespace) -> int:
+    try:
+        info = init_distributed(device=args.device)
+        if args.resume is not None:
+            run = RunDir.open(args.resume)
+            cfg = config_from_dict(CLOTGANConfig, run.load_config_dict())
+        else:
+            cfg = config_from_args(CLOTGANConfig, args)
+            run = _run_dir(args, cfg)
+        set_seed(cfg.seed)
+        model = CLOTGAN(cfg, device=info.device)
+        if is_main():
+            print(f"run folder: {run.path}")
+        history = model.fit(args.source, args.target, run_dir=run, resume=args.resume is not None)
+        if is_main():
+            path = model.save(run.path / "model.pt")
+            summary: dict[str, Any] = {"model": str(path), "steps": model.trained_steps}
+            if history:
+                summary["last"] = history[-1]
+            print(json.dumps(summary, indent=2))
+    except LabError as exc:
+        print(f"error: {exc}")
+        return 2
+    return 0
+
+
+def _convert(args: argparse.Namespace) -> int:
+    try:
+        model = CLOTGAN.load(args.model, device=args.device)
+        out = model.convert_file(args.input, args.output, vocoder=args.vocoder)
+    except LabError as exc:
+        print(f"error: {exc}")
+        return 2
+    print(f"wrote {out}")
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add ``vc`` (with ``train`` and ``convert``) to the domain CLI's subparsers."""
+    vc = subparsers.add_parser("vc", help="CLOT-GAN non-parallel voice conversion")
+    cmds = vc.add_subparsers(dest="vc_command", metavar="COMMAND", required=True)
+    tr = cmds.add_parser("train", help="train on two unpaired WAV folders")
+    tr.add_argument("--source", type=Path, required=True, help="folder of source-speaker WAVs")
+    tr.add_argument("--target", type=Path, required=True, help="folder of target-speaker WAVs")
+    add_config_arguments(tr, CLOTGANConfig)
+    tr.add_argument("--out", type=Path, default=Path("runs"), help="runs root (default: runs)")
+    tr.add_argument(
+        "--resume", type=Path, default=None, metavar="RUN", help="continue a run folder"
+    )
+    tr.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    tr.set_defaults(vc_func=_train)
+    cv = cmds.add_parser("convert", help="convert a WAV file with a trained model")
+    cv.add_argument("input", type=Path, metavar="IN.wav")
+    cv.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.wav")
+    cv.add_argument("--model", type=Path, required=True, help="model.pt (or a checkpoint)")
+    cv.add_argument("--vocoder", choices=["griffin_lim", "world"], default="griffin_lim")
+    cv.add_argument("--device", default="auto")
+    cv.set_defaults(vc_func=_convert)
