@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 from datetime import timedelta
@@ -101,8 +102,19 @@ def init_distributed(
 
 
 def cleanup_distributed() -> None:
+    """Tear the process group down once every rank has arrived (no-op outside torchrun).
+
+    A barrier first, so that no rank closes its connections while another is still in a
+    collective, and a garbage collection, so that DDP reducers of models that are no longer
+    referenced release the group before it is destroyed (tearing gloo down under them can
+    abort the process at exit).
+    """
     if is_distributed():
-        dist.destroy_process_group()
+        try:
+            dist.barrier()
+        finally:
+            gc.collect()
+            dist.destroy_process_group()
 
 
 def barrier() -> None:

@@ -24,6 +24,7 @@ from lab.core import (
     LabError,
     RunDir,
     add_config_arguments,
+    cleanup_distributed,
     config_from_args,
     init_distributed,
     is_main,
@@ -49,6 +50,13 @@ def format_table(report: dict[str, Any]) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
+    try:
+        return _run_experiment(args)
+    finally:
+        cleanup_distributed()  # every rank, also after an error, before the process exits
+
+
+def _run_experiment(args: argparse.Namespace) -> int:
     try:
         info = init_distributed(device=args.device)  # under torchrun: one process per device
         if args.resume is not None:

@@ -22,6 +22,7 @@ from lab.core import (
     LabError,
     RunDir,
     add_config_arguments,
+    cleanup_distributed,
     config_from_args,
     config_from_dict,
     init_distributed,
@@ -51,6 +52,13 @@ def _run_dir(args: argparse.Namespace, cfg: CLOTGANConfig) -> RunDir:
 
 
 def _train(args: argparse.Namespace) -> int:
+    try:
+        return _train_model(args)
+    finally:
+        cleanup_distributed()  # every rank, also after an error, before the process exits
+
+
+def _train_model(args: argparse.Namespace) -> int:
     try:
         info = init_distributed(device=args.device)
         if args.resume is not None:
