@@ -67,11 +67,15 @@ def _run_experiment(args: argparse.Namespace) -> int:
             resume = True
         else:
             cfg = config_from_args(TnDExperimentConfig, args)
-            path = [RunDir.create("tnd", root=args.out, config=cfg).path if is_main() else None]
+            path: list[Path | None] = [
+                RunDir.create("tnd", root=args.out, config=cfg).path if is_main() else None
+            ]
             if info.world_size > 1:  # every rank uses rank 0's run folder
                 import torch.distributed as dist
 
                 dist.broadcast_object_list(path, src=0)
+            if path[0] is None:
+                raise ConfigError("rank 0 did not share its run folder")
             run = RunDir(path[0])
             resume = False
         report = run_experiment(cfg, device=args.device, out_dir=run.path, resume=resume)

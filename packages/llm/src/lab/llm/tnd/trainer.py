@@ -602,9 +602,11 @@ class TnDTrainer:
 
     def evaluate(self) -> dict[str, float]:
         """Word surprisal of the tracked words at the current corpus step (stored)."""
-        kw = {"batch_size": self.config.eval_batch_size, "device": self.device}
+        bs, dev = self.config.eval_batch_size, self.device
         if self.world_size == 1:
-            ws = word_surprisal(self.student.lm, self.heldout_sequences, self.word_ids, **kw)
+            ws = word_surprisal(
+                self.student.lm, self.heldout_sequences, self.word_ids, batch_size=bs, device=dev
+            )
             surprisal, missing = dict(ws.surprisal), ws.missing
         else:  # a shard per rank; bits and counts summed over ranks
             names = list(self.word_ids)
@@ -612,7 +614,9 @@ class TnDTrainer:
             counts = torch.zeros(len(names), dtype=torch.float64, device=self.device)
             shard = self.heldout_sequences[self.rank :: self.world_size]
             if shard:
-                ws = word_surprisal(self.student.lm, shard, self.word_ids, **kw)
+                ws = word_surprisal(
+                    self.student.lm, shard, self.word_ids, batch_size=bs, device=dev
+                )
                 for j, w in enumerate(names):
                     if w in ws.surprisal:
                         sums[j] = ws.surprisal[w] * ws.counts[w]
