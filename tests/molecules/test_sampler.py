@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lab.core import ConfigError, RunDir
+from lab.core import ConfigError, DataError, RunDir
 from lab.core.testing import assert_state_dicts_equal, device_params, run_torchrun
 from lab.molecules import (
     AdjointSampler,
@@ -20,6 +21,7 @@ from lab.molecules import (
     IsotropicGaussian,
     NonFiniteEnergyError,
 )
+from lab.molecules.sampler import lr_factor
 
 torch.set_num_threads(1)
 TINY = AdjointSamplingConfig(
@@ -62,16 +64,54 @@ def test_short_fit_on_a_gaussian_matches_the_covariance(device: str) -> None:
     assert err < 0.10
 
 
-def test_resume_continues_identically(tmp_path: Path) -> None:
+def test_lr_schedule_values() -> None:
+    # constant: the base rate at every step (the default, as before schedules existed)
+    assert [lr_factor(s, 10) for s in (0, 5, 9, 20)] == [1.0, 1.0, 1.0, 1.0]
+    # cosine from 3e-3 to 1e-4 over 10 steps: closed form at the ends, the middle and a quarter
+    lr, lo = 3e-3, 1e-4
+    cos = [lr * lr_factor(s, 10, schedule="cosine", lr=lr, lr_min=lo) for s in range(12)]
+    assert cos[0] == pytest.approx(lr) and cos[5] == pytest.approx((lr + lo) / 2)
+    assert cos[10] == pytest.approx(lo) and cos[11] == pytest.approx(lo)  # held beyond the end
+    assert cos[2] == pytest.approx(lo + (lr - lo) * 0.5 * (1 + math.cos(math.pi * 0.2)))
+    assert all(a > b for a, b in itertools.pairwise(cos[:11]))
+    lin = [lr * lr_factor(s, 10, schedule="linear", lr=lr, lr_min=lo) for s in range(11)]
+    assert lin[4] == pytest.approx(lr - (lr - lo) * 0.4) and lin[10] == pytest.approx(lo)
+    # warm-up: linear ramp to the peak, then the decay over the remaining steps
+    warm = [lr_factor(s, 12, schedule="cosine", lr=1.0, warmup_steps=4) for s in range(13)]
+    assert warm[:5] == pytest.approx([0.25, 0.5, 0.75, 1.0, 1.0])
+    assert warm[8] == pytest.approx(0.5) and warm[12] == pytest.approx(0.0)
+    with pytest.raises(ConfigError, match="'step'"):
+        lr_factor(0, 10, schedule="step")
+    with pytest.raises(ConfigError, match="lr_schedule"):
+        AdjointSamplingConfig(lr_schedule="exponential")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="lr_min"):
+        AdjointSamplingConfig(lr=1e-3, lr_min=2e-3)
+    # the sampler's optimiser follows the schedule, one scheduler step per gradient step
+    cfg = AdjointSamplingConfig(**{**TINY.__dict__, "lr": 2e-3, "lr_schedule": "linear"})
+    sampler = AdjointSampler(HarmonicCluster(3, 2), cfg, device="cpu")
+    sampler.fit(epochs=2, show_progress=False)  # 6 of 12 steps: halfway down to lr_min=0
+    assert sampler.optimizer.param_groups[0]["lr"] == pytest.approx(1e-3)
+    assert [r["lr"] for r in sampler.history] == pytest.approx([2e-3 * 3 / 4, 1e-3])
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_resume_continues_identically(tmp_path: Path, schedule: str) -> None:
     energy = HarmonicCluster(3, 2)
-    full = AdjointSampler(energy, TINY, device="cpu")
+    cfg = AdjointSamplingConfig(**{**TINY.__dict__, "lr_schedule": schedule, "lr_min": 1e-4})
+    full = AdjointSampler(energy, cfg, device="cpu")
     full.fit(run_dir=RunDir.create("full", root=tmp_path), show_progress=False)
     run = RunDir.create("split", root=tmp_path)
-    first = AdjointSampler(energy, TINY, device="cpu")
+    first = AdjointSampler(energy, cfg, device="cpu")
     first.fit(epochs=2, run_dir=run, show_progress=False)
     assert run.latest_checkpoint() is not None and run.latest_checkpoint().name.endswith("2.pt")
-    second = AdjointSampler(energy, TINY, device="cpu")
+    second = AdjointSampler(energy, cfg, device="cpu")
     summary = second.fit(run_dir=run, resume=True, show_progress=False)
+    # the scheduler resumed where it stopped (a fresh one would restart at the peak rate)
+    assert second.lr_scheduler.last_epoch == full.lr_scheduler.last_epoch == 12
+    assert second.optimizer.param_groups[0]["lr"] == full.optimizer.param_groups[0]["lr"]
+    if schedule == "cosine":
+        assert full.optimizer.param_groups[0]["lr"] == pytest.approx(1e-4)
+        assert [r["lr"] for r in run.metrics()] == [r["lr"] for r in full.history]
     assert summary["epochs"] == 4 and summary["energy_evals"] == full.energy_evals
     assert_state_dicts_equal(second.model.state_dict(), full.model.state_dict())
     assert_state_dicts_equal(second.ema.state_dict(), full.ema.state_dict())
@@ -80,6 +120,7 @@ def test_resume_continues_identically(tmp_path: Path) -> None:
     assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
     loaded = AdjointSampler.from_checkpoint(run.latest_checkpoint(), energy, device="cpu")
     assert_state_dicts_equal(loaded.ema.state_dict(), full.ema.state_dict())
+    assert loaded.config.lr_schedule == schedule
 
 
 def _blows_up(x: torch.Tensor) -> torch.Tensor:
@@ -129,3 +170,21 @@ def test_data_parallel_under_torchrun(tmp_path: Path) -> None:
     ckpts = sorted((tmp_path / "run" / "checkpoints").glob("step_*.pt"))
     ranks = sorted((tmp_path / "run" / "checkpoints" / "ranks").glob("*.pt"))
     assert len(ckpts) == 1 and len(ranks) == 2
+
+
+def test_checkpoint_without_scheduler_state_still_resumes(tmp_path: Path) -> None:
+    # checkpoints written before lr schedules existed hold ``scheduler: None``
+    energy = HarmonicCluster(3, 2)
+    run = RunDir.create("old", root=tmp_path)
+    AdjointSampler(energy, TINY, device="cpu").fit(epochs=2, run_dir=run, show_progress=False)
+    path = run.latest_checkpoint()
+    payload = torch.load(path, weights_only=True)
+    payload["scheduler"] = None
+    torch.save(payload, path)
+    resumed = AdjointSampler(energy, TINY, device="cpu")
+    assert resumed.fit(run_dir=run, resume=True, show_progress=False)["epochs"] == 4
+    cosine = AdjointSampler(
+        energy, AdjointSamplingConfig(**{**TINY.__dict__, "lr_schedule": "cosine"})
+    )
+    with pytest.raises(DataError, match="no scheduler state"):
+        cosine.load(path)

@@ -250,6 +250,10 @@ def run_system(
     if args.epochs is not None:
         cfg = dataclasses.replace(cfg, epochs=args.epochs)
     cfg = dataclasses.replace(cfg, seed=seed)
+    if args.lr_schedule is not None:
+        cfg = dataclasses.replace(cfg, lr_schedule=args.lr_schedule)
+    if args.lr_min is not None:
+        cfg = dataclasses.replace(cfg, lr_min=args.lr_min)
     row["config"] = dataclasses.asdict(cfg)
     n_eval_default, w2_default = (2000, 200) if args.paper else CPU_EVAL_SIZES[name]
     n_eval = args.n_samples or n_eval_default
@@ -375,6 +379,15 @@ def main() -> None:
     parser.add_argument("--w2-samples", type=int, default=None, help="subset for configuration W2")
     parser.add_argument(
         "--eval-steps", type=int, default=None, help="SDE steps of the evaluation samples"
+    )
+    parser.add_argument(
+        "--lr-schedule",
+        choices=["constant", "cosine", "linear"],
+        default=None,
+        help="override the learning-rate schedule of the config (decays from lr to --lr-min)",
+    )
+    parser.add_argument(
+        "--lr-min", type=float, default=None, help="override the final lr of a decaying schedule"
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)

@@ -46,7 +46,38 @@ from .energies import ParticleEnergy, check_finite, energy_and_grad
 from .loss import adjoint_matching_loss, lean_adjoint
 from .sde import GeometricNoiseSchedule, simulate
 
-__all__ = ["AdjointSampler", "AdjointSamplingConfig"]
+__all__ = ["AdjointSampler", "AdjointSamplingConfig", "lr_factor"]
+
+
+def lr_factor(
+    step: int,
+    total_steps: int,
+    *,
+    schedule: str = "constant",
+    lr: float = 1.0,
+    lr_min: float = 0.0,
+    warmup_steps: int = 0,
+) -> float:
+    """Multiplier of the base ``lr`` for optimiser step ``step`` (0-based) of ``total_steps``.
+
+    ``constant``: 1 after warm-up. ``cosine``: ``lr_min + (lr - lr_min) (1 + cos(pi p)) / 2``
+    and ``linear``: ``lr - (lr - lr_min) p``, with ``p`` the fraction of the post-warm-up steps
+    done (0 at the first step after warm-up, 1 at step ``total_steps``; held at ``lr_min``
+    beyond). Warm-up ramps linearly from ``lr / warmup_steps`` to ``lr``. The returned value is
+    the learning rate divided by ``lr`` (what ``torch.optim.lr_scheduler.LambdaLR`` expects).
+    """
+    if schedule not in ("constant", "cosine", "linear"):
+        raise ConfigError(f"lr_schedule must be constant, cosine or linear, got {schedule!r}")
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    if schedule == "constant":
+        return 1.0
+    p = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    if schedule == "cosine":
+        value = lr_min + (lr - lr_min) * 0.5 * (1.0 + math.cos(math.pi * p))
+    else:
+        value = lr - (lr - lr_min) * p
+    return value / lr
 
 
 @dataclass(frozen=True)
@@ -75,7 +106,14 @@ class AdjointSamplingConfig:
             about 20 epochs of samples). Keep that ratio when ``samples_per_epoch`` is smaller:
             a buffer of many epochs keeps the end points of early, poor controls, and the
             regression keeps fitting them (measured on DW-4: docs/benchmarks/molecules.md).
-        lr: Adam learning rate (paper: 1e-4).
+        lr: Adam learning rate (paper: 1e-4); the peak rate of a non-constant schedule.
+        lr_schedule: ``constant`` (paper), or ``cosine`` / ``linear`` decay from ``lr`` to
+            ``lr_min`` over the ``epochs * grad_steps_per_epoch`` optimiser steps of the
+            configuration (OURS: a CPU-budget stand-in for the paper's long run at a small
+            constant rate; see :func:`lr_factor`). Stepped once per optimiser step and stored in
+            checkpoints, so a resumed run continues the same curve.
+        lr_min: final learning rate of a decaying schedule (must be in ``[0, lr]``).
+        lr_warmup_steps: linear warm-up optimiser steps before the schedule (OURS; 0: none).
         grad_clip_norm: clip of the parameters' gradient norm (OURS; ``None`` disables it).
         adjoint_clip: per-particle norm clip of ``grad E / tau`` (paper: 100).
         ema_decay: decay of the EMA weights used by :meth:`AdjointSampler.sample` (0 disables).
@@ -106,6 +144,9 @@ class AdjointSamplingConfig:
     on_nonfinite: Literal["raise", "skip"] = "raise"
     checkpoint_every: int = 0
     seed: int = 0
+    lr_schedule: Literal["constant", "cosine", "linear"] = "constant"
+    lr_min: float = 0.0
+    lr_warmup_steps: int = 0
 
     def __post_init__(self) -> None:
         for name in (
@@ -120,6 +161,14 @@ class AdjointSamplingConfig:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not self.lr > 0:
             raise ConfigError(f"lr must be positive, got {self.lr!r}")
+        if self.lr_schedule not in ("constant", "cosine", "linear"):
+            raise ConfigError(
+                f"lr_schedule must be constant, cosine or linear, got {self.lr_schedule!r}"
+            )
+        if not 0.0 <= self.lr_min <= self.lr:
+            raise ConfigError(f"lr_min must be in [0, lr={self.lr!r}], got {self.lr_min!r}")
+        if self.lr_warmup_steps < 0:
+            raise ConfigError(f"lr_warmup_steps must be >= 0, got {self.lr_warmup_steps}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"ema_decay must be in [0, 1), got {self.ema_decay!r}")
         if self.checkpoint_every < 0:
@@ -193,6 +242,18 @@ class AdjointSampler:
             self.model = EGNN(self.n_particles, self.dim, cfg.egnn).to(self.device)
         self.ema = copy.deepcopy(self.model).requires_grad_(False)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+        total_steps = cfg.epochs * cfg.grad_steps_per_epoch
+        self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer,
+            lambda step: lr_factor(
+                step,
+                total_steps,
+                schedule=cfg.lr_schedule,
+                lr=cfg.lr,
+                lr_min=cfg.lr_min,
+                warmup_steps=cfg.lr_warmup_steps,
+            ),
+        )
         self.buffer = ReplayBuffer(
             cfg.buffer_capacity, self.n_particles * self.dim, device=self.device
         )
@@ -266,6 +327,7 @@ class AdjointSampler:
                 path,
                 model=self.model,
                 optimizer=self.optimizer,
+                scheduler=self.lr_scheduler,
                 step=self.epoch,
                 extra={
                     "ema": dict(self.ema.state_dict()),
@@ -284,6 +346,7 @@ class AdjointSampler:
             path,
             model=self.model,
             optimizer=self.optimizer if restore_training_state else None,
+            scheduler=self._checkpoint_scheduler(path) if restore_training_state else None,
             map_location=self.device,
             restore_rng=restore_training_state,
         )
@@ -302,6 +365,15 @@ class AdjointSampler:
             rs = torch.load(rank_file, map_location=self.device, weights_only=True)
             self.buffer.load_state_dict(rs["buffer"])
             self.generator.set_state(rs["generator"].cpu())
+
+    def _checkpoint_scheduler(self, path: str | Path) -> Any:
+        """The scheduler to restore, or ``None`` for a checkpoint written before schedules
+        existed (constant rate: only then is there nothing to restore)."""
+        if self.config.lr_schedule == "constant" and not self.config.lr_warmup_steps:
+            payload = torch.load(Path(path), map_location="cpu", weights_only=True)
+            if isinstance(payload, dict) and payload.get("scheduler") is None:
+                return None
+        return self.lr_scheduler
 
     @classmethod
     def from_checkpoint(
@@ -433,6 +505,7 @@ class AdjointSampler:
                 if cfg.grad_clip_norm is not None:
                     torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip_norm)
                 self.optimizer.step()
+                self.lr_scheduler.step()
                 if cfg.ema_decay > 0:
                     self._ema_update()
                 self.grad_steps += 1
@@ -447,6 +520,7 @@ class AdjointSampler:
                 "energy_evals": self.energy_evals,
                 "grad_steps": self.grad_steps,
                 "nonfinite_skipped": self.nonfinite_skipped,
+                "lr": self.optimizer.param_groups[0]["lr"],
                 "buffer_size": len(self.buffer),
                 **stats,
             }
