@@ -46,7 +46,7 @@ from .energies import ParticleEnergy, check_finite, energy_and_grad
 from .loss import adjoint_matching_loss, lean_adjoint
 from .sde import GeometricNoiseSchedule, simulate
 
-__all__ = ["AdjointSampler", "AdjointSamplingConfig", "lr_factor"]
+__all__ = ["AdjointSampler", "AdjointSamplingConfig", "ema_update", "lr_factor"]
 
 
 def lr_factor(
@@ -199,6 +199,13 @@ class AdjointSamplingConfig:
             raise ConfigError(f"no paper configuration for {system!r}; choose dw4, lj13 or lj55")
         base.update(overrides)
         return cls(**base)
+
+
+def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    """``ema <- decay * ema + (1 - decay) * model``, parameter by parameter, in place."""
+    with torch.no_grad():
+        for pe, p in zip(ema.parameters(), model.parameters(), strict=True):
+            pe.lerp_(p, 1.0 - decay)
 
 
 class AdjointSampler:
@@ -431,10 +438,7 @@ class AdjointSampler:
         }
 
     def _ema_update(self) -> None:
-        d = self.config.ema_decay
-        with torch.no_grad():
-            for pe, p in zip(self.ema.parameters(), self.model.parameters(), strict=True):
-                pe.lerp_(p, 1.0 - d)
+        ema_update(self.ema, self.model, self.config.ema_decay)
 
     def fit(
         self,

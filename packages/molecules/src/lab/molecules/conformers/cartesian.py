@@ -24,6 +24,7 @@ from lab.core import ConfigError, get_device, progress, seeded
 from ..buffer import ReplayBuffer
 from ..egnn import EGNN, EGNNConfig
 from ..loss import adjoint_matching_loss, lean_adjoint
+from ..sampler import ema_update
 from ..sde import GeometricNoiseSchedule, simulate
 from .graph import MoleculeGraph
 from .mmff import MMFFEnergy
@@ -304,9 +305,7 @@ class CartesianAdjointSampler:
                 if cfg.grad_clip_norm is not None:
                     torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip_norm)
                 self.optimizer.step()
-                with torch.no_grad():
-                    for pe, p in zip(self.ema.parameters(), self.model.parameters(), strict=True):
-                        pe.lerp_(p, 1.0 - cfg.ema_decay)
+                ema_update(self.ema, self.model, cfg.ema_decay)
                 self.grad_steps += 1
                 losses.append(float(loss.detach()))
             last = sum(losses) / len(losses)

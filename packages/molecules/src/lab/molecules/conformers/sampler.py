@@ -47,6 +47,7 @@ from lab.core import (
 
 from ..buffer import ReplayBuffer
 from ..loss import clip_per_particle, sample_times
+from ..sampler import ema_update
 from ..sde import GeometricNoiseSchedule, time_grid
 from .batch import GraphBatch
 from .graph import MoleculeGraph, torsions_to_coordinates
@@ -496,10 +497,7 @@ class TorsionalAdjointSampler:
         return (u + a).pow(2).sum() / batch.n_samples
 
     def _ema_update(self) -> None:
-        d = self.config.ema_decay
-        with torch.no_grad():
-            for pe, p in zip(self.ema.parameters(), self.model.parameters(), strict=True):
-                pe.lerp_(p, 1.0 - d)
+        ema_update(self.ema, self.model, self.config.ema_decay)
 
     def fit(
         self,
