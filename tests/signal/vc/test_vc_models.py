@@ -119,3 +119,22 @@ def test_collective_weights():
     assert float(total.detach()) == 2.0
     with pytest.raises(ConfigError):
         collective_weights(losses, "max")
+
+
+def test_generator_output_init_scale():
+    cfg = dict(channels_2d=4, channels_1d=16, n_residual=1)
+    torch.manual_seed(3)
+    default = Generator(12, GeneratorConfig(**cfg, zero_init_output=False))
+    torch.manual_seed(3)
+    scaled = Generator(12, GeneratorConfig(**cfg, output_init_scale=0.1))
+    # the last layer is PyTorch's default init times the scale, its bias zero
+    torch.testing.assert_close(scaled.conv_out.weight, 0.1 * default.conv_out.weight)
+    assert torch.count_nonzero(scaled.conv_out.bias) == 0
+    # so the untrained generator is no longer exactly the identity, and all layers get gradients
+    x = torch.randn(2, 12, 20)
+    y = scaled(x)
+    assert not torch.allclose(y, x)
+    y.pow(2).sum().backward()
+    assert scaled.conv_in.conv.weight.grad.abs().sum() > 0
+    with pytest.raises(ConfigError, match="output_init_scale"):
+        GeneratorConfig(output_init_scale=2.0)

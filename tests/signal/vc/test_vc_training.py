@@ -133,3 +133,73 @@ def test_config_errors():
         CLOTGANConfig(crop_frames=16, max_mask_frames=20)
     with pytest.raises(ConfigError, match="lambda_ot"):
         CLOTGANConfig(lambda_ot=-1.0)
+
+
+def test_ot_reference_pool(speakers):
+    from lab.signal.vc.clotgan import _CropSampler
+
+    mels = [torch.arange(6.0).reshape(2, 3), 10 + torch.arange(4.0).reshape(2, 2)]
+    samp = _CropSampler(mels, crop=2, seed=0)
+    got = samp.frames(4, torch.Generator().manual_seed(0))
+    assert got.shape == (1, 2, 4)
+    pool = {tuple(c.tolist()) for c in torch.cat(mels, dim=1).T}
+    cols = [tuple(c.tolist()) for c in got[0].T]
+    assert len(set(cols)) == 4 and set(cols) <= pool  # distinct frames of the pool
+    assert samp.frames(100, torch.Generator()).shape == (1, 2, 5)  # all when fewer
+    # same seed, same first generator step; only the OT reference differs
+    src, tgt = speakers
+    hb = CLOTGAN(tiny_config(steps=1), device="cpu").fit(src, tgt, show_progress=False)
+    cfg = tiny_config(steps=1, ot_reference="pool")
+    hp = CLOTGAN(cfg, device="cpu").fit(src, tgt, show_progress=False)
+    assert hb[0]["cycle"] == pytest.approx(hp[0]["cycle"])
+    assert hb[0]["ot"] != pytest.approx(hp[0]["ot"], rel=1e-3)
+    with pytest.raises(ConfigError, match="ot_reference"):
+        CLOTGANConfig(ot_reference="all")
+    with pytest.raises(ConfigError, match="pool sample size"):
+        CLOTGANConfig(ot_reference="pool", ot_max_points=0)
+
+
+def test_world_lifter_smooths_the_envelope_gain(speakers):
+    pytest.importorskip("pyworld")
+    src, tgt = speakers
+    model = CLOTGAN(tiny_config(steps=0, f0_stats=True), device="cpu")
+    model.fit(src, tgt, show_progress=False)
+    n_mels, frames = model.config.mel.n_mels, 20
+    zero = np.zeros((n_mels, frames))
+    const = np.full((n_mels, frames), 0.3)
+    ripple = np.tile(((-1.0) ** np.arange(n_mels))[:, None], (1, frames))
+    w = src[0]
+    plain = {k: model._world_vocode(w, d) for k, d in (("const", const), ("ripple", ripple))}
+    model.config = replace(model.config, world_lifter=1)
+    # a gain constant over mel bins has only a DCT coefficient 0: unchanged by the lifter
+    np.testing.assert_allclose(model._world_vocode(w, const), plain["const"], atol=1e-6)
+    # the alternating (highest-quefrency) ripple is removed: as if no gain were applied
+    np.testing.assert_allclose(
+        model._world_vocode(w, ripple), model._world_vocode(w, zero), atol=1e-6
+    )
+    assert np.max(np.abs(plain["ripple"] - model._world_vocode(w, zero))) > 1e-3
+    with pytest.raises(ConfigError, match="world_lifter"):
+        CLOTGANConfig(world_lifter=-1)
+
+
+def test_stats_silence_db_excludes_quiet_frames(speakers):
+    src, tgt = speakers
+    # silence appended to every source utterance: counted by default, excluded at 40 dB
+    quiet = [np.concatenate([w, np.zeros(4000, np.float32)]) for w in src]
+    m_all = CLOTGAN(tiny_config(steps=0), device="cpu")
+    m_all.fit(quiet, tgt, show_progress=False)
+    m_40 = CLOTGAN(tiny_config(steps=0, stats_silence_db=40.0), device="cpu")
+    m_40.fit(quiet, tgt, show_progress=False)
+    from lab.signal.vc import mel_spectrogram
+
+    cfg = m_40.config.mel
+    loud = []
+    for w in quiet:
+        m = mel_spectrogram(w, cfg).double()
+        e = 10 * torch.log10(torch.exp(2 * m).sum(0))
+        loud.append(m[:, e > e.max() - 40])
+    want = torch.cat(loud, dim=1).mean(1).float()
+    torch.testing.assert_close(m_40.nets.src_mean, want, atol=1e-4, rtol=1e-4)
+    assert (m_all.nets.src_mean - m_40.nets.src_mean).abs().max() > 1.0  # silence drags it down
+    with pytest.raises(ConfigError, match="stats_silence_db"):
+        CLOTGANConfig(stats_silence_db=-1.0)

@@ -8,10 +8,13 @@ a debiased Sinkhorn divergence between converted and real mel frames.
 Fixed by the paper: the generator/discriminator kinds, the loss terms, mel-to-mel conversion.
 OURS (config fields, see docs/signal-vc.md): the collective rule (``combine``,
 ``softmax_temperature``), the Sinkhorn settings (``ot_epsilon``, ``ot_iters``,
-``ot_max_points``, ``ot_value``), ``lambda_ot``, the OT term in both directions, all network
-sizes, per-speaker mean/std normalisation of log-mels over all training frames, crops of
+``ot_max_points``, ``ot_value``, ``ot_reference``: the batch's real crops or a sample of all
+the speaker's training frames), ``lambda_ot``, the OT term in both directions, all network
+sizes, per-speaker mean/std normalisation of log-mels over all training frames or only the
+non-silent ones (``stats_silence_db``), crops of
 ``crop_frames`` frames (shorter utterances are edge-padded), and the vocoders (Griffin-Lim; or
-WORLD driven by the converted-minus-source log-mel difference with log-Gaussian F0 transfer).
+WORLD driven by the converted-minus-source log-mel difference, optionally smoothed along the
+mel axis by keeping its first ``world_lifter`` DCT coefficients, with log-Gaussian F0 transfer).
 Taken from MaskCycleGAN-VC: widths of the masks (``max_mask_frames``), ``lambda_cycle=10``,
 ``lambda_identity=5``, Adam(0.5, 0.999), ``lr_g=2e-4``, ``lr_d=1e-4``.
 
@@ -83,6 +86,13 @@ class CLOTGANConfig:
     ot_iters: int = 50
     ot_max_points: int = 256
     ot_value: Literal["transport", "entropic"] = "entropic"
+    ot_reference: Literal["batch", "pool"] = field(
+        default="batch",
+        metadata={
+            "help": "real frames the OT loss compares with: the batch's crops, or ot_max_points "
+            "frames drawn from all of the speaker's training frames (OURS)"
+        },
+    )
     max_mask_frames: int = 25
     crop_frames: int = 64
     batch_size: int = 4
@@ -95,6 +105,20 @@ class CLOTGANConfig:
     log_every: int = 10
     f0_stats: bool = field(
         default=True, metadata={"help": "also store log-F0 stats (needs the world extra)"}
+    )
+    stats_silence_db: float = field(
+        default=0.0,
+        metadata={
+            "help": "compute the log-mel mean/std only over frames within this many dB of the "
+            "utterance's loudest frame (0: all frames; OURS)"
+        },
+    )
+    world_lifter: int = field(
+        default=0,
+        metadata={
+            "help": "WORLD vocoding: keep the first N DCT coefficients (along mel) of the "
+            "converted-minus-source log-mel before it scales the envelope (0: no smoothing; OURS)"
+        },
     )
     resample: bool = field(
         default=False, metadata={"help": "resample WAVs of another rate instead of refusing them"}
@@ -124,6 +148,14 @@ class CLOTGANConfig:
             raise ConfigError(
                 f"max_mask_frames must be in [0, crop_frames], got {self.max_mask_frames}"
             )
+        if self.ot_reference not in ("batch", "pool"):
+            raise ConfigError(f"ot_reference must be 'batch' or 'pool', got {self.ot_reference!r}")
+        if self.ot_reference == "pool" and self.ot_max_points < 1:
+            raise ConfigError("ot_reference='pool' needs ot_max_points >= 1 (the pool sample size)")
+        if self.stats_silence_db < 0:
+            raise ConfigError(f"stats_silence_db must be >= 0, got {self.stats_silence_db}")
+        if self.world_lifter < 0:
+            raise ConfigError(f"world_lifter must be >= 0, got {self.world_lifter}")
         if self.checkpoint_every < 0 or self.log_every < 1:
             raise ConfigError("checkpoint_every must be >= 0 and log_every >= 1")
 
@@ -210,6 +242,16 @@ class _CropSampler:
         self.mels = mels
         self.crop = crop
         self.gen = torch.Generator().manual_seed(seed)
+        self._frames: torch.Tensor | None = None
+
+    def frames(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """``(1, n_mels, n)``: ``n`` frames drawn without replacement (all if fewer) from all
+        utterances."""
+        if self._frames is None:
+            self._frames = torch.cat(self.mels, dim=1)
+        total = self._frames.shape[1]
+        idx = torch.randperm(total, generator=generator)[: min(n, total)]
+        return self._frames[:, idx.to(self._frames.device)][None]
 
     def sample(self, batch: int) -> torch.Tensor:
         out = []
@@ -222,6 +264,17 @@ class _CropSampler:
             s = int(torch.randint(t - self.crop + 1, (1,), generator=self.gen))
             out.append(m[:, s : s + self.crop])
         return torch.stack(out)
+
+
+def _loud_frames(mels: list[torch.Tensor], silence_db: float) -> list[torch.Tensor]:
+    """The frames of each log-mel within ``silence_db`` dB of its loudest frame (all if 0)."""
+    if silence_db <= 0:
+        return mels
+    out = []
+    for m in mels:
+        energy_db = (10.0 / np.log(10.0)) * torch.logsumexp(2.0 * m.double(), dim=0)
+        out.append(m[:, energy_db > energy_db.max() - silence_db])
+    return out
 
 
 def _l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -306,7 +359,10 @@ class CLOTGAN:
         src_mels, src_f0 = self._features(source, "source")
         tgt_mels, tgt_f0 = self._features(target, "target")
         nets = self.nets
-        nets.set_stats(speaker_stats(src_mels, src_f0), speaker_stats(tgt_mels, tgt_f0))
+        nets.set_stats(
+            speaker_stats(_loud_frames(src_mels, cfg.stats_silence_db), src_f0),
+            speaker_stats(_loud_frames(tgt_mels, cfg.stats_silence_db), tgt_f0),
+        )
         xs = [(m - nets.src_mean[:, None]) / nets.src_std[:, None] for m in src_mels]
         ys = [(m - nets.tgt_mean[:, None]) / nets.tgt_std[:, None] for m in tgt_mels]
         opt_g = torch.optim.Adam(
@@ -416,7 +472,12 @@ class CLOTGAN:
                 value=cfg.ot_value,
                 generator=gen,
             )
-            ot = ot_loss(fake_y, y, **kw) + ot_loss(fake_x, x, **kw)
+            if cfg.ot_reference == "pool":
+                ref_y = samp_y.frames(cfg.ot_max_points, gen)
+                ref_x = samp_x.frames(cfg.ot_max_points, gen)
+            else:
+                ref_y, ref_x = y, x
+            ot = ot_loss(fake_y, ref_y, **kw) + ot_loss(fake_x, ref_x, **kw)
             loss_g = loss_g + cfg.lambda_ot * ot
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
@@ -471,8 +532,9 @@ class CLOTGAN:
 
         ``vocoder="griffin_lim"``: Griffin-Lim on the converted log-mel. ``vocoder="world"``
         (OURS, needs the world extra and F0 stats): WORLD analysis of the source, envelope
-        multiplied by ``exp(2 * (converted - source log-mel))`` interpolated to WORLD's frames
-        and frequency bins, log-Gaussian F0 transfer, WORLD synthesis. An output whose peak
+        multiplied by ``exp(2 * (converted - source log-mel))`` (first smoothed along the mel
+        axis when ``config.world_lifter > 0``) interpolated to WORLD's frames and frequency
+        bins, log-Gaussian F0 transfer, WORLD synthesis. An output whose peak
         exceeds 0.99 is scaled to a 0.99 peak (documented; never clipped).
         """
         cfg = self.config
@@ -503,6 +565,12 @@ class CLOTGAN:
         if not np.all(np.isfinite(f0s)):
             raise ConfigError("this model holds no F0 statistics (trained with f0_stats=False)")
         feats = world_analyze(wav, sr, WorldConfig())
+        if 0 < cfg.world_lifter < diff.shape[0]:
+            from scipy.fft import dct, idct
+
+            coef = dct(diff, axis=0, norm="ortho")
+            coef[cfg.world_lifter :] = 0.0
+            diff = idct(coef, axis=0, norm="ortho")
         n_w = feats.sp.shape[0]
         t_mel = np.arange(diff.shape[1]) * cfg.mel.hop_length / sr
         t_w = np.arange(n_w) * feats.frame_period / 1000.0
