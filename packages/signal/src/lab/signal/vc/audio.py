@@ -237,6 +237,19 @@ def _stft(wav: torch.Tensor, cfg: MelConfig) -> torch.Tensor:
     )
 
 
+def _istft(spec: torch.Tensor, cfg: MelConfig, length: int) -> torch.Tensor:
+    """The inverse of :func:`_stft` (same window and centring), cropped to ``length`` samples."""
+    return torch.istft(
+        spec,
+        n_fft=cfg.n_fft,
+        hop_length=cfg.hop_length,
+        win_length=cfg.win_length,
+        window=_window(cfg, spec.device, spec.real.dtype),
+        center=True,
+        length=length,
+    )
+
+
 def mel_spectrogram(
     wav: np.ndarray | torch.Tensor,
     cfg: MelConfig | None = None,
@@ -304,31 +317,14 @@ def griffin_lim(
     gen = torch.Generator(device="cpu").manual_seed(seed)
     phase = torch.rand(mag.shape, generator=gen).to(dev) * 2 * math.pi
     spec = mag * torch.exp(1j * phase)
-    window = _window(cfg, dev, torch.float32)
     length = cfg.hop_length * (mag.shape[-1] - 1)
     prev = torch.zeros_like(spec)
     wav = torch.zeros(length, device=dev)
     for _ in range(n_iter):
-        wav = torch.istft(
-            spec,
-            n_fft=cfg.n_fft,
-            hop_length=cfg.hop_length,
-            win_length=cfg.win_length,
-            window=window,
-            center=True,
-            length=length,
-        )
+        wav = _istft(spec, cfg, length)
         rebuilt = _stft(wav, cfg)
         accel = rebuilt - (momentum / (1 + momentum)) * prev
         prev = rebuilt
         spec = mag * torch.exp(1j * torch.angle(accel))
-    wav = torch.istft(
-        spec,
-        n_fft=cfg.n_fft,
-        hop_length=cfg.hop_length,
-        win_length=cfg.win_length,
-        window=window,
-        center=True,
-        length=length,
-    )
+    wav = _istft(spec, cfg, length)
     return wav
