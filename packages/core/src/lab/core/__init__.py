@@ -19,6 +19,7 @@ from ._config import (
     load_config,
     save_config,
 )
+from ._deprecation import alias_module, moved_attributes
 from ._device import cuda_available, get_device
 from ._distributed import (
     DistributedInfo,
@@ -54,6 +55,7 @@ __all__ = [
     "RunDir",
     "__version__",
     "add_config_arguments",
+    "alias_module",
     "all_reduce_mean",
     "atomic_save",
     "barrier",
@@ -70,6 +72,7 @@ __all__ = [
     "load_checkpoint",
     "load_config",
     "local_rank",
+    "moved_attributes",
     "progress",
     "rank",
     "require",
