@@ -47,3 +47,15 @@ def test_moved_attributes_resolves_warns_and_rejects_unknown():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert not hasattr(mod, "nothing_here")
+
+
+def test_rewrite_moved_command_maps_old_words_and_says_so(capsys):
+    from lab.core import rewrite_moved_command
+
+    moved = {("audit",): ("collision", "audit"), ("unlearn",): ("unlearning",)}
+    new = rewrite_moved_command(["-v", "audit", "--k", "3"], moved, prog="lab privacy")
+    assert new == ["-v", "collision", "audit", "--k", "3"]
+    err = capsys.readouterr().err
+    assert "'lab privacy audit' is deprecated" in err and "'lab privacy collision audit'" in err
+    same = rewrite_moved_command(["collision", "audit"], moved, prog="lab privacy")
+    assert same == ["collision", "audit"] and capsys.readouterr().err == ""

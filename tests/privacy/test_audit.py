@@ -9,7 +9,7 @@ import pytest
 from scipy.stats import binom
 
 from lab.core import ConfigError, DataError
-from lab.privacy import (
+from lab.privacy.collision import (
     FrequencyOracleConfig,
     FrequencyOraclePlugin,
     PairwiseRandomizedResponse,

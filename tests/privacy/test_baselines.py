@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from lab.core import DataError
-from lab.privacy import (
+from lab.privacy.collision import (
     FrequencyOracleConfig,
     FrequencyOraclePlugin,
     PairwiseRandomizedResponse,

@@ -8,9 +8,9 @@ import pytest
 
 from lab.core import DataError
 from lab.core.cli import main as lab_main
-from lab.privacy import collision_probability
 from lab.privacy.cli import main
-from lab.privacy.io import read_values
+from lab.privacy.collision import collision_probability
+from lab.privacy.collision.io import read_values
 
 
 def _run(capsys, argv):
@@ -88,7 +88,10 @@ def test_csv_column_and_test(capsys, tmp_path):
 
 
 def test_audit_command(capsys):
-    out = _run(capsys, ["audit", "--k", "200", "--alpha", "1", "--beta", "0.001", "--groups", "2"])
+    out = _run(
+        capsys,
+        ["collision", "audit", "--k", "200", "--alpha", "1", "--beta", "0.001", "--groups", "2"],
+    )
     assert out["m"] == 78 and out["n_pairs"] == 2 * 200 * 199 // 2 and out["within_beta"]
 
 
@@ -132,7 +135,7 @@ def test_read_values_errors(tmp_path):
 def test_demo(tmp_path):
     import torch
 
-    from lab.privacy.demo import demo
+    from lab.privacy.collision.demo import demo
 
     pytest.importorskip("matplotlib")
     res = demo(tmp_path, device=torch.device("cpu"), seed=0)
@@ -142,3 +145,23 @@ def test_demo(tmp_path):
     assert m["sequential_type1_rejections_of_50"] <= 8
     assert -2.6 < m["sequential_slope_vs_eps"] < -1.4
     assert m["rmse_ratio_rr_over_ours"] > 1.0  # alpha = 0.5: ours beats pairwise RR
+
+
+def test_pre_0_2_commands_still_work_with_a_deprecation_line(capsys):
+    out = _run(capsys, ["audit", "--k", "50", "--alpha", "1", "--beta", "0.01"])
+    assert out["command"] == "collision audit"
+
+
+def test_moved_names_and_modules_warn_and_resolve():
+    import importlib
+
+    import lab.privacy
+    import lab.privacy.collision as collision
+
+    with pytest.warns(DeprecationWarning, match=r"lab\.privacy\.collision"):
+        assert lab.privacy.SaltedHashLDP is collision.SaltedHashLDP
+    with pytest.warns(DeprecationWarning, match="moved to lab.privacy.collision.sequential"):
+        old = importlib.import_module("lab.privacy.sequential")
+    assert old is importlib.import_module("lab.privacy.collision.sequential")
+    with pytest.raises(AttributeError):
+        lab.privacy.no_such_name  # noqa: B018

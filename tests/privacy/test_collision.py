@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from lab.core import DataError
-from lab.privacy import (
+from lab.privacy.collision import (
     collision_probability,
     collision_variance,
     dirichlet_distribution,
@@ -19,7 +19,7 @@ from lab.privacy import (
     uniform_distribution,
     zipf_distribution,
 )
-from lab.privacy._hashing import encode_categories
+from lab.privacy.collision._hashing import encode_categories
 
 DISTS = {
     "uniform": uniform_distribution(8),

@@ -10,7 +10,7 @@ import torch
 
 from lab.core import ConfigError, DataError
 from lab.core.testing import device_params
-from lab.privacy import (
+from lab.privacy.collision import (
     LDPEstimatorConfig,
     SaltedHashConfig,
     SaltedHashLDP,
@@ -28,7 +28,7 @@ from lab.privacy import (
     uniform_distribution,
     zipf_distribution,
 )
-from lab.privacy._hashing import mix64
+from lab.privacy.collision._hashing import mix64
 
 DISTS = {
     "uniform": uniform_distribution(8),

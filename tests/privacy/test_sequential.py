@@ -9,7 +9,7 @@ import pytest
 from scipy.stats import binom
 
 from lab.core import ConfigError
-from lab.privacy import (
+from lab.privacy.collision import (
     PrivateSequentialCollisionTest,
     PrivateSequentialTestConfig,
     SequentialCollisionTest,
@@ -19,7 +19,7 @@ from lab.privacy import (
     fixed_sample_test,
     hoeffding_u_radius,
 )
-from lab.privacy.sequential import IncrementalCollisionCounter
+from lab.privacy.collision.sequential import IncrementalCollisionCounter
 
 
 def _uniform(k):

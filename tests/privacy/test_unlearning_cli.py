@@ -1,4 +1,4 @@
-"""``lab privacy unlearn ...`` / ``lab privacy evaluate`` through register(subparsers)."""
+"""``lab privacy unlearning ...`` through register(subparsers), and the deprecated spellings."""
 
 from __future__ import annotations
 
@@ -41,14 +41,14 @@ def test_cli_pipeline(tmp_path, capsys) -> None:
         "--retain-eval-authors",
         "1",
     ]
-    assert run(["unlearn", "data", "--out", str(d), *small]) == 0
+    assert run(["unlearning", "data", "--out", str(d), *small]) == 0
     data = load_tofu(d, forget_split="forget25")
     assert len(data.forget) == 3 and len(data.retain) == 9
     model = ["--model.n-embd", "16", "--model.n-head", "2", "--model.n-layer", "1"]
     assert (
         run(
             [
-                "unlearn",
+                "unlearning",
                 "train",
                 "--data",
                 str(d),
@@ -66,7 +66,7 @@ def test_cli_pipeline(tmp_path, capsys) -> None:
     assert (
         run(
             [
-                "unlearn",
+                "unlearning",
                 "train",
                 "--data",
                 str(d),
@@ -87,7 +87,7 @@ def test_cli_pipeline(tmp_path, capsys) -> None:
     assert (
         run(
             [
-                "unlearn",
+                "unlearning",
                 "dp-train",
                 "--data",
                 str(d),
@@ -115,7 +115,7 @@ def test_cli_pipeline(tmp_path, capsys) -> None:
     assert (
         run(
             [
-                "unlearn",
+                "unlearning",
                 "forget",
                 "--data",
                 str(d),
@@ -136,6 +136,7 @@ def test_cli_pipeline(tmp_path, capsys) -> None:
     assert (
         run(
             [
+                "unlearning",
                 "evaluate",
                 "--data",
                 str(d),
@@ -160,7 +161,7 @@ def test_cli_rejects_bad_values(tmp_path) -> None:
     with pytest.raises(ConfigError, match="forget_fraction"):
         run(
             [
-                "unlearn",
+                "unlearning",
                 "data",
                 "--out",
                 str(tmp_path),
@@ -171,4 +172,17 @@ def test_cli_rejects_bad_values(tmp_path) -> None:
             ]
         )
     with pytest.raises(SystemExit):
-        run(["unlearn", "forget", "--data", "x", "--model", "y", "--out", "z", "--method", "nope"])
+        run(
+            [
+                "unlearning",
+                "forget",
+                "--data",
+                "x",
+                "--model",
+                "y",
+                "--out",
+                "z",
+                "--method",
+                "nope",
+            ]
+        )

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lab.privacy import (
+from lab.privacy.collision import (
     FrequencyOracleConfig,
     FrequencyOraclePlugin,
     LDPEstimatorConfig,

@@ -19,7 +19,7 @@ from ._config import (
     load_config,
     save_config,
 )
-from ._deprecation import alias_module, moved_attributes
+from ._deprecation import alias_module, moved_attributes, rewrite_moved_command
 from ._device import cuda_available, get_device
 from ._distributed import (
     DistributedInfo,
@@ -76,6 +76,7 @@ __all__ = [
     "progress",
     "rank",
     "require",
+    "rewrite_moved_command",
     "save_checkpoint",
     "save_config",
     "seeded",

@@ -17,10 +17,10 @@ from __future__ import annotations
 import importlib
 import sys
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["REMOVAL_RELEASE", "alias_module", "moved_attributes"]
+__all__ = ["REMOVAL_RELEASE", "alias_module", "moved_attributes", "rewrite_moved_command"]
 
 #: The release in which the deprecated paths disappear.
 REMOVAL_RELEASE = "0.3"
@@ -66,3 +66,28 @@ def moved_attributes(package: str, moved: Mapping[str, str]) -> Callable[[str], 
         return getattr(importlib.import_module(target), name)
 
     return __getattr__
+
+
+def rewrite_moved_command(
+    argv: Sequence[str], moved: Mapping[tuple[str, ...], tuple[str, ...]], *, prog: str
+) -> list[str]:
+    """Map a deprecated command line of a domain CLI onto its new command, with one stderr line.
+
+    ``moved`` maps old leading command words to new ones, e.g.
+    ``{("audit",): ("collision", "audit"), ("unlearn",): ("unlearning",)}``. Options before the
+    command (``-v``) are kept in place; the longest matching prefix wins. An ``argv`` that
+    matches nothing is returned unchanged.
+    """
+    args = list(argv)
+    start = next((i for i, a in enumerate(args) if not a.startswith("-")), len(args))
+    for old in sorted(moved, key=len, reverse=True):
+        if tuple(args[start : start + len(old)]) == old:
+            new = moved[old]
+            args[start : start + len(old)] = list(new)
+            print(
+                f"{prog}: '{prog} {' '.join(old)}' is deprecated and will be removed in "
+                f"labworks {REMOVAL_RELEASE}; use '{prog} {' '.join(new)}'",
+                file=sys.stderr,
+            )
+            return args
+    return args

@@ -21,7 +21,15 @@ Needs the extra ``labworks-privacy[unlearning]`` (opacus, transformers, rouge-sc
 
 from __future__ import annotations
 
-from .data import QAItem, TofuData, TofuLikeConfig, check_splits, load_tofu, make_tofu_like
+from .data import (
+    QAItem,
+    TofuData,
+    TofuLikeConfig,
+    check_splits,
+    format_prompt,
+    load_tofu,
+    make_tofu_like,
+)
 from .dp_mlm import (
     DPMLMConfig,
     DPMLMRewriter,
@@ -58,7 +66,7 @@ from .models import (
     save_causal_lm,
     unwrap_model,
 )
-from .training import Cost, TrainConfig, answer_nll, encode_qa, finetune, format_prompt
+from .training import Cost, TrainConfig, answer_nll, encode_qa, finetune
 from .unlearn import METHODS, UnlearnConfig, UnlearnResult, unlearn
 
 __all__ = [

@@ -1,17 +1,17 @@
-"""``lab privacy unlearn ...`` and ``lab privacy evaluate ...``.
+"""``lab privacy unlearning ...``: DP2Unlearning steps and TOFU metrics.
 
-:func:`register` adds the two commands to an argparse subparsers object; each parsed command
+:func:`register` adds the command group to an argparse subparsers object; each parsed command
 carries ``func(args) -> int`` (``set_defaults``). Artefacts are plain folders: data in the TOFU
 JSON layout, models in the ``save_pretrained`` layout (with the tokenizer), and a JSON report
 (``privacy.json``, ``cost.json``, metrics) beside them.
 
-    lab privacy unlearn data --out D                      # generate TOFU-like data
-    lab privacy unlearn train --data D --split pretrain --out M0
-    lab privacy unlearn train --data D --split full --init M0 --out FULL
-    lab privacy unlearn dp-train --data D --init M0 --out DPBASE --target-epsilon 8
-    lab privacy unlearn sanitize --data D --out DSAN --epsilon-per-token 10
-    lab privacy unlearn forget --data D --model DPBASE --method dp2u --out U
-    lab privacy evaluate --data D --model U --reference RFS --out metrics.json
+    lab privacy unlearning data --out D                      # generate TOFU-like data
+    lab privacy unlearning train --data D --split pretrain --out M0
+    lab privacy unlearning train --data D --split full --init M0 --out FULL
+    lab privacy unlearning dp-train --data D --init M0 --out DPBASE --target-epsilon 8
+    lab privacy unlearning sanitize --data D --out DSAN --epsilon-per-token 10
+    lab privacy unlearning forget --data D --model DPBASE --method dp2u --out U
+    lab privacy unlearning evaluate --data D --model U --reference RFS --out metrics.json
 """
 
 from __future__ import annotations
@@ -200,7 +200,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: Any) -> None:
-    """Add ``unlearn`` (with its subcommands) and ``evaluate`` to ``subparsers``."""
+    """Add ``unlearning {data,train,dp-train,sanitize,forget,evaluate}`` to ``subparsers``."""
     from .data import TofuLikeConfig
     from .dp_mlm import DPMLMConfig
     from .dp_sgd import DPConfig
@@ -210,7 +210,7 @@ def register(subparsers: Any) -> None:
     from .unlearn import UnlearnConfig
 
     un = subparsers.add_parser(
-        "unlearn", help="DP2Unlearning: data, training, DP bases, unlearning"
+        "unlearning", help="DP2Unlearning: data, training, DP bases, unlearning, TOFU metrics"
     )
     sub = un.add_subparsers(dest="unlearn_command", metavar="STEP", required=True)
 
@@ -260,7 +260,7 @@ def register(subparsers: Any) -> None:
     add_config_arguments(p, UnlearnConfig)
     p.set_defaults(func=_cmd_forget)
 
-    ev = subparsers.add_parser("evaluate", help="TOFU metrics of a model (DP2Unlearning)")
+    ev = sub.add_parser("evaluate", help="TOFU metrics of a model (DP2Unlearning)")
     ev.add_argument("--data", required=True, type=Path)
     ev.add_argument("--model", required=True, type=Path)
     ev.add_argument("--reference", type=Path, default=None, help="RFS model, for forget quality")

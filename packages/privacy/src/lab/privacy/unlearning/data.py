@@ -32,6 +32,7 @@ __all__ = [
     "TofuData",
     "TofuLikeConfig",
     "check_splits",
+    "format_prompt",
     "load_tofu",
     "make_tofu_like",
 ]
@@ -860,3 +861,8 @@ def make_tofu_like(config: TofuLikeConfig | None = None, **overrides: Any) -> To
             "forget_split": f"forget{round(100 * n_forget / config.n_authors):02d}",
         },
     )
+
+
+def format_prompt(question: str) -> str:
+    """The prompt a question is asked with (OURS: TOFU uses the model's chat template)."""
+    return f"Question: {question} Answer:"

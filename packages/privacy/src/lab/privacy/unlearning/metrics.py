@@ -25,9 +25,9 @@ import torch
 
 from lab.core import ConfigError, DataError, get_device, require
 
-from .data import QAItem, TofuData
+from .data import QAItem, TofuData, format_prompt
 from .models import unwrap_model
-from .training import answer_nll, format_prompt
+from .training import answer_nll
 
 __all__ = [
     "EvalConfig",

@@ -20,6 +20,8 @@ import torch
 
 from lab.core import ConfigError, DataError, get_device, require, seeded
 
+from .data import format_prompt
+
 __all__ = [
     "CausalLMConfig",
     "build_word_tokenizer",
@@ -50,8 +52,6 @@ def build_word_tokenizer(texts: Iterable[str], *, min_frequency: int = 1) -> Any
     """
     tokenizers = require("tokenizers", "labworks-privacy[unlearning]")
     tf = _transformers()
-    from .training import format_prompt
-
     texts = [t for t in texts if t]
     if not texts:
         raise DataError("cannot build a tokenizer from an empty corpus")

@@ -31,7 +31,8 @@ from lab.core import (
     save_checkpoint,
 )
 
-from .data import QAItem
+from .data import QAItem, format_prompt
+from .models import unwrap_model
 
 __all__ = [
     "Cost",
@@ -44,11 +45,6 @@ __all__ = [
     "position_ids_for",
     "sequence_logprobs",
 ]
-
-
-def format_prompt(question: str) -> str:
-    """The prompt a question is asked with (OURS: TOFU uses the model's chat template)."""
-    return f"Question: {question} Answer:"
 
 
 @dataclass(frozen=True)
@@ -172,7 +168,6 @@ def answer_nll(
 ) -> torch.Tensor:
     """Per-token answer NLL of each QA pair (TOFU's "avg loss"), shape ``[N]``, on CPU."""
     dev = get_device(device)
-    from .models import unwrap_model
 
     m = unwrap_model(model)
     was_training = m.training
