@@ -8,7 +8,8 @@ import sys
 import torch
 
 from lab.core import cleanup_distributed, init_distributed, rank, world_size
-from lab.molecules import AdjointSampler, AdjointSamplingConfig, EGNNConfig, HarmonicCluster
+from lab.molecules import EGNNConfig
+from lab.molecules.particles import AdjointSampler, AdjointSamplingConfig, HarmonicCluster
 
 torch.set_num_threads(1)
 info = init_distributed(device="cpu")

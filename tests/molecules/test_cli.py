@@ -43,7 +43,17 @@ def test_sample_trains_writes_and_reloads(
     out = tmp_path / "harm"
     assert (
         main(
-            ["sample", "--energy", "harmonic", "--out", str(out), "--n-samples", "200", *TINY_FLAGS]
+            [
+                "particles",
+                "sample",
+                "--energy",
+                "harmonic",
+                "--out",
+                str(out),
+                "--n-samples",
+                "200",
+                *TINY_FLAGS,
+            ]
         )
         == 0
     )
@@ -59,6 +69,7 @@ def test_sample_trains_writes_and_reloads(
     assert (
         main(
             [
+                "particles",
                 "sample",
                 "--energy",
                 "harmonic",
@@ -85,6 +96,7 @@ def test_mala_writes_reference(tmp_path: Path) -> None:
     assert (
         main(
             [
+                "particles",
                 "mala",
                 "--energy",
                 "harmonic",
@@ -113,12 +125,12 @@ def test_mala_writes_reference(tmp_path: Path) -> None:
 
 def test_bad_energy_name_is_rejected() -> None:
     with pytest.raises(SystemExit):
-        main(["sample", "--energy", "lj7", "--out", "x"])
+        main(["particles", "sample", "--energy", "lj7", "--out", "x"])
 
 
 @slow
 def test_demo_runs_and_beats_the_base_process(tmp_path: Path) -> None:
-    from lab.molecules.demo import demo
+    from lab.molecules.particles.demo import demo
 
     res = demo(tmp_path, device=torch.device("cpu"), seed=0)
     assert res.metrics["energy_w2"] < 0.2 * res.metrics["energy_w2_base"]
@@ -126,7 +138,7 @@ def test_demo_runs_and_beats_the_base_process(tmp_path: Path) -> None:
 
 
 def test_paper_flag_sets_the_paper_sizes_and_flags_override(tmp_path: Path) -> None:
-    from lab.molecules.cli import _parser, _sampler_config
+    from lab.molecules.particles.cli import _parser, _sampler_config
 
     base = ["sample", "--energy", "lj13", "--out", str(tmp_path)]
     cfg = _sampler_config(_parser().parse_args([*base, "--paper", "--epochs", "7"]))

@@ -10,14 +10,14 @@ import pytest
 import torch
 
 from lab.core import ConfigError, DataError
-from lab.molecules import (
+from lab.molecules import assert_invariant
+from lab.molecules.particles import (
     CallableEnergy,
     DoubleWell,
     HarmonicCluster,
     IsotropicGaussian,
     LennardJones,
     NonFiniteEnergyError,
-    assert_invariant,
     check_finite,
     energy_and_grad,
     load_reference,

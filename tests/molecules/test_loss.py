@@ -7,15 +7,13 @@ import torch
 
 from lab.molecules import (
     GeometricNoiseSchedule,
-    IsotropicGaussian,
     adjoint_matching_loss,
     bridge_sample,
-    energy_and_grad,
-    exact_samples,
     lean_adjoint,
     simulate,
 )
 from lab.molecules.loss import clip_per_particle
+from lab.molecules.particles import IsotropicGaussian, energy_and_grad, exact_samples
 
 torch.set_num_threads(1)
 N, D = 4, 3

@@ -6,7 +6,13 @@ import pytest
 import torch
 
 from lab.core import ConfigError
-from lab.molecules import HarmonicCluster, IsotropicGaussian, MALAConfig, lattice_start, mala
+from lab.molecules.particles import (
+    HarmonicCluster,
+    IsotropicGaussian,
+    MALAConfig,
+    lattice_start,
+    mala,
+)
 
 torch.set_num_threads(1)
 

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from lab.core import DataError
-from lab.molecules import (
+from lab.molecules import random_orthogonal
+from lab.molecules.particles import (
     HarmonicCluster,
     configuration_w2,
     effective_sample_size,
@@ -17,7 +18,6 @@ from lab.molecules import (
     exact_samples,
     interatomic_distance_w1,
     kabsch_align,
-    random_orthogonal,
     virial,
 )
 

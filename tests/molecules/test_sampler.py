@@ -12,16 +12,16 @@ import torch
 
 from lab.core import ConfigError, DataError, RunDir
 from lab.core.testing import assert_state_dicts_equal, device_params, run_torchrun
-from lab.molecules import (
+from lab.molecules import EGNNConfig
+from lab.molecules.particles import (
     AdjointSampler,
     AdjointSamplingConfig,
     CallableEnergy,
-    EGNNConfig,
     HarmonicCluster,
     IsotropicGaussian,
     NonFiniteEnergyError,
 )
-from lab.molecules.sampler import lr_factor
+from lab.molecules.particles.sampler import lr_factor
 
 torch.set_num_threads(1)
 TINY = AdjointSamplingConfig(

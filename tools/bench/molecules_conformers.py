@@ -1,6 +1,6 @@
 """Benchmark: amortised torsional Adjoint Sampling (MMFF94) vs RDKit ETKDG on held-out molecules.
 
-1. Train with ``lab molecules train-conformers`` (in-process, same code and flags) on RDKit's
+1. Train with ``lab molecules conformers train`` (in-process, same code and flags) on RDKit's
    bundled NCI molecules for at most ``--train-seconds`` (CPU default: 600 s) and export it.
 2. On ``--n-test`` held-out molecules (never trained on): reference ensembles (ETKDG + MMFF +
    RMSD pruning), then Adjoint Sampling, the untrained base process (ablation) and ETKDG with the
@@ -160,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     export = args.export or args.run / "model.pt"
     train_cmd = [
-        "train-conformers",
+        "conformers",
+        "train",
         "--out",
         str(args.run),
         "--n-train",

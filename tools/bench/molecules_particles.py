@@ -39,10 +39,10 @@ import numpy as np
 import torch
 
 from lab.core import get_device, set_seed
-from lab.molecules import (
+from lab.molecules import EGNNConfig, simulate
+from lab.molecules.particles import (
     AdjointSampler,
     AdjointSamplingConfig,
-    EGNNConfig,
     MALAConfig,
     configuration_w2,
     energy_and_grad,
@@ -51,11 +51,10 @@ from lab.molecules import (
     load_reference,
     make_energy,
     mala,
-    simulate,
     virial,
 )
-from lab.molecules.cli import start_configurations
-from lab.molecules.plots import distance_histogram, energy_histogram
+from lab.molecules.particles.cli import start_configurations
+from lab.molecules.particles.plots import distance_histogram, energy_histogram
 
 #: CPU-sized Adjoint Sampling configs (each system < 15 min on 2 uncontended cores, 1 torch
 #: thread). Two choices follow from measurements (docs/benchmarks/molecules.md):

@@ -1,4 +1,4 @@
-"""CLI: `lab molecules conformers` with the shipped model, `train-conformers` end to end."""
+"""CLI: `lab molecules conformers generate` with the shipped model, `... conformers train` end to end."""
 
 from __future__ import annotations
 
@@ -38,7 +38,20 @@ def test_conformers_command_with_the_shipped_model(
 ) -> None:
     out = tmp_path / "out.sdf"
     assert (
-        main(["conformers", "CCOC(=O)CCc1ccccc1", "-n", "6", "-o", str(out), "--steps", "30"]) == 0
+        main(
+            [
+                "conformers",
+                "generate",
+                "CCOC(=O)CCc1ccccc1",
+                "-n",
+                "6",
+                "-o",
+                str(out),
+                "--steps",
+                "30",
+            ]
+        )
+        == 0
     )
     summary = json.loads(capsys.readouterr().out)
     mols = _read(out)
@@ -49,6 +62,7 @@ def test_conformers_command_with_the_shipped_model(
     main(
         [
             "conformers",
+            "generate",
             "CCOC(=O)CCc1ccccc1",
             "-n",
             "6",
@@ -72,7 +86,7 @@ def test_conformers_command_with_the_shipped_model(
 
 def test_conformers_command_rejects_bad_smiles(tmp_path: Path) -> None:
     with pytest.raises(MoleculeError, match="C1CC"):
-        main(["conformers", "C1CC", "-n", "2", "-o", str(tmp_path / "x.sdf")])
+        main(["conformers", "generate", "C1CC", "-n", "2", "-o", str(tmp_path / "x.sdf")])
 
 
 def test_train_then_generate_from_the_export(
@@ -80,7 +94,8 @@ def test_train_then_generate_from_the_export(
 ) -> None:
     model = tmp_path / "m.pt"
     args = [
-        "train-conformers",
+        "conformers",
+        "train",
         "--out",
         str(tmp_path / "run"),
         "--n-train",
@@ -109,13 +124,26 @@ def test_train_then_generate_from_the_export(
     assert summary["epochs"] == 1 and summary["n_train"] == 4 and model.is_file()
     assert (tmp_path / "run" / "checkpoints").is_dir()
     out = tmp_path / "g.sdf"
-    assert main(["conformers", "CCCCO", "-n", "3", "-o", str(out), "--model", str(model)]) == 0
+    assert (
+        main(["conformers", "generate", "CCCCO", "-n", "3", "-o", str(out), "--model", str(model)])
+        == 0
+    )
     assert len(_read(out)) == 3
 
 
 def test_conformers_command_warm_start(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "w.sdf"
-    argv = ["conformers", "CCOC(=O)CCc1ccccc1", "-n", "3", "-o", str(out), "--steps", "5"]
+    argv = [
+        "conformers",
+        "generate",
+        "CCOC(=O)CCc1ccccc1",
+        "-n",
+        "3",
+        "-o",
+        str(out),
+        "--steps",
+        "5",
+    ]
     assert main([*argv, "--warm-start"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["warm_start"] and summary["n_conformers"] == 3 and len(_read(out)) == 3

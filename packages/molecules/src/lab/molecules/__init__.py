@@ -1,46 +1,32 @@
-"""lab.molecules: Adjoint Sampling (Havens et al., 2025) for particle systems.
+"""lab.molecules: Adjoint Sampling (Havens et al., 2025) for particle systems and molecules.
 
-Energies (:class:`DoubleWell`, :class:`LennardJones`, :class:`IsotropicGaussian`,
-:class:`HarmonicCluster`, any callable via :class:`CallableEnergy`), the memoryless controlled
-SDE with a geometric noise schedule, an E(n)-equivariant :class:`EGNN` control, the reciprocal
-adjoint matching loss with a :class:`ReplayBuffer`, the :class:`AdjointSampler` trainer,
-:func:`mala` as baseline and reference generator, and the benchmark metrics.
+Methods (one subpackage each):
+
+- :mod:`lab.molecules.particles`: Adjoint Sampling of particle systems (DW-4, LJ-13, LJ-55,
+  Gaussian checks) with an EGNN control, MALA baseline and benchmark metrics.
+- :mod:`lab.molecules.conformers`: amortised conformer generation (torsional Adjoint Sampling
+  on MMFF94 energies), ETKDG baselines, coverage / AMR.
+
+Shared by both and re-exported here: the memoryless controlled SDE and its geometric noise
+schedule (:mod:`~lab.molecules.sde`), the E(n)-equivariant :class:`EGNN`
+(:mod:`~lab.molecules.egnn`), the reciprocal adjoint matching loss
+(:mod:`~lab.molecules.loss`), the :class:`ReplayBuffer` (:mod:`~lab.molecules.buffer`), the
+EMA / learning-rate helpers (:mod:`~lab.molecules.training`) and the equivariance test helpers
+(:mod:`~lab.molecules.equivariance`).
 """
 
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from lab.core import moved_attributes
+
 from .buffer import ReplayBuffer
-from .data import exact_samples, lattice_start, load_reference
 from .egnn import EGNN, EGNNConfig
-from .energies import (
-    CallableEnergy,
-    DoubleWell,
-    Energy,
-    HarmonicCluster,
-    IsotropicGaussian,
-    LennardJones,
-    NonFiniteEnergyError,
-    ParticleEnergy,
-    check_finite,
-    energy_and_grad,
-    make_energy,
-)
 from .equivariance import assert_equivariant, assert_invariant, random_orthogonal
 from .loss import adjoint_matching_loss, bridge_sample, lean_adjoint
-from .mala import MALAConfig, MALAResult, mala
-from .metrics import (
-    configuration_w2,
-    effective_sample_size,
-    energy_w1,
-    energy_w2,
-    interatomic_distance_w1,
-    kabsch_align,
-    virial,
-)
-from .sampler import AdjointSampler, AdjointSamplingConfig
 from .sde import GeometricNoiseSchedule, com_free_noise, simulate, simulate_trajectory, time_grid
+from .training import ema_update, lr_factor
 
 try:
     __version__ = version("labworks-molecules")
@@ -49,13 +35,31 @@ except PackageNotFoundError:  # pragma: no cover - source tree without install
 
 __all__ = [
     "EGNN",
+    "EGNNConfig",
+    "GeometricNoiseSchedule",
+    "ReplayBuffer",
+    "__version__",
+    "adjoint_matching_loss",
+    "assert_equivariant",
+    "assert_invariant",
+    "bridge_sample",
+    "com_free_noise",
+    "ema_update",
+    "lean_adjoint",
+    "lr_factor",
+    "random_orthogonal",
+    "simulate",
+    "simulate_trajectory",
+    "time_grid",
+]
+
+#: Names exported here before 0.2 that moved to :mod:`lab.molecules.particles`.
+_MOVED_TO_PARTICLES = (
     "AdjointSampler",
     "AdjointSamplingConfig",
     "CallableEnergy",
     "DoubleWell",
-    "EGNNConfig",
     "Energy",
-    "GeometricNoiseSchedule",
     "HarmonicCluster",
     "IsotropicGaussian",
     "LennardJones",
@@ -63,14 +67,7 @@ __all__ = [
     "MALAResult",
     "NonFiniteEnergyError",
     "ParticleEnergy",
-    "ReplayBuffer",
-    "__version__",
-    "adjoint_matching_loss",
-    "assert_equivariant",
-    "assert_invariant",
-    "bridge_sample",
     "check_finite",
-    "com_free_noise",
     "configuration_w2",
     "effective_sample_size",
     "energy_and_grad",
@@ -80,13 +77,11 @@ __all__ = [
     "interatomic_distance_w1",
     "kabsch_align",
     "lattice_start",
-    "lean_adjoint",
     "load_reference",
     "make_energy",
     "mala",
-    "random_orthogonal",
-    "simulate",
-    "simulate_trajectory",
-    "time_grid",
     "virial",
-]
+)
+__getattr__ = moved_attributes(
+    __name__, dict.fromkeys(_MOVED_TO_PARTICLES, "lab.molecules.particles")
+)

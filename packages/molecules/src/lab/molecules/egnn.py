@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from lab.core import ConfigError
 
-from .energies import check_coordinates
+from ._geometry import check_coordinates
 
 __all__ = ["EGNN", "EGNNConfig"]
 

@@ -24,8 +24,8 @@ from lab.core import ConfigError, get_device, progress, seeded
 from ..buffer import ReplayBuffer
 from ..egnn import EGNN, EGNNConfig
 from ..loss import adjoint_matching_loss, lean_adjoint
-from ..sampler import ema_update
 from ..sde import GeometricNoiseSchedule, simulate
+from ..training import ema_update
 from .graph import MoleculeGraph
 from .mmff import MMFFEnergy
 from .network import N_ATOM_FEATURES

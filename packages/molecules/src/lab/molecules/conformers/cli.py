@@ -1,9 +1,9 @@
-"""``lab molecules train-conformers`` and ``lab molecules conformers``.
+"""``lab molecules conformers train`` and ``lab molecules conformers generate``.
 
-lab molecules train-conformers --out runs/conformers [--n-train 300] [--epochs 100] [--export m.pt]
-lab molecules conformers "CCOc1ccccc1C(=O)NCCN(C)C" -n 50 -o out.sdf [--model m.pt] [--relax]
-    [--warm-start]
-torchrun --nproc_per_node=2 -m lab.molecules.conformers.cli train-conformers --out runs/conf
+lab molecules conformers train --out runs/conformers [--n-train 300] [--epochs 100] [--export m.pt]
+lab molecules conformers generate "CCOc1ccccc1C(=O)NCCN(C)C" -n 50 -o out.sdf [--model m.pt]
+    [--relax] [--warm-start]
+torchrun --nproc_per_node=2 -m lab.molecules.conformers.cli train --out runs/conf
 """
 
 from __future__ import annotations
@@ -94,12 +94,12 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: Any) -> None:
-    """Add ``train-conformers`` and ``conformers`` to an argparse subparsers object (sets
-    ``func`` on each)."""
+    """Add ``train`` and ``generate`` to an argparse subparsers object (sets ``func`` on
+    each)."""
     from .sampler import TorsionalConfig
 
     t = subparsers.add_parser(
-        "train-conformers",
+        "train",
         help="train the torsional Adjoint Sampler on RDKit's bundled NCI molecules",
     )
     t.add_argument("--out", type=Path, required=True, help="run directory")
@@ -116,7 +116,7 @@ def register(subparsers: Any) -> None:
     t.add_argument("--device", default="auto")
     add_config_arguments(t, TorsionalConfig)
     t.set_defaults(func=_train)
-    g = subparsers.add_parser("conformers", help="generate conformers of a SMILES into an SDF")
+    g = subparsers.add_parser("generate", help="generate conformers of a SMILES into an SDF")
     g.add_argument("smiles", help="the molecule (SMILES)")
     g.add_argument("-n", type=int, default=50, help="number of conformers (default 50)")
     g.add_argument("-o", "--output", type=Path, required=True, help="output .sdf")
@@ -135,9 +135,8 @@ def register(subparsers: Any) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Stand-alone entry (``python -m lab.molecules.conformers.cli ...``, e.g. under torchrun)."""
-    parser = argparse.ArgumentParser(prog="lab molecules")
-    sub = parser.add_subparsers(dest="command", required=True)
-    register(sub)
+    parser = argparse.ArgumentParser(prog="lab molecules conformers")
+    register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     return int(args.func(args))
 

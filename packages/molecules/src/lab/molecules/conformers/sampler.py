@@ -47,8 +47,8 @@ from lab.core import (
 
 from ..buffer import ReplayBuffer
 from ..loss import clip_per_particle, sample_times
-from ..sampler import ema_update
 from ..sde import GeometricNoiseSchedule, time_grid
+from ..training import ema_update
 from .batch import GraphBatch
 from .graph import MoleculeGraph, torsions_to_coordinates
 from .mmff import MMFFEnergy

@@ -1,0 +1,511 @@
+"""``AdjointSampler``: on-policy training of a diffusion sampler by adjoint matching.
+
+Each epoch (1) simulates ``samples_per_epoch`` end points ``X1`` of the current controlled SDE
+(no gradients), (2) evaluates the energy and its gradient once per end point and stores
+``(X1, a(X1))`` in a FIFO :class:`~lab.molecules.ReplayBuffer`, then (3) takes
+``grad_steps_per_epoch`` optimiser steps of the reciprocal adjoint matching loss on batches
+drawn from the buffer: many gradient steps per energy evaluation.
+
+Under ``torchrun`` each rank simulates its share of the epoch's samples into its own buffer,
+the loss gradients are all-reduced (DistributedDataParallel) and rank 0 writes files.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import Tensor
+
+from lab.core import (
+    ConfigError,
+    DataError,
+    RunDir,
+    atomic_save,
+    config_from_dict,
+    config_to_dict,
+    get_device,
+    is_main,
+    load_checkpoint,
+    progress,
+    rank,
+    save_checkpoint,
+    seeded,
+    world_size,
+    wrap_ddp,
+)
+
+from ..buffer import ReplayBuffer
+from ..egnn import EGNN, EGNNConfig
+from ..loss import adjoint_matching_loss, lean_adjoint
+from ..sde import GeometricNoiseSchedule, simulate
+from ..training import ema_update, lr_factor
+from .energies import ParticleEnergy, check_finite, energy_and_grad
+
+__all__ = ["AdjointSampler", "AdjointSamplingConfig"]
+
+
+@dataclass(frozen=True)
+class AdjointSamplingConfig:
+    """Configuration of :class:`AdjointSampler` (defaults are CPU-sized; see :meth:`paper`).
+
+    Attributes:
+        sigma_min: geometric schedule noise at t=1 (paper DW/LJ: 1e-3).
+        sigma_max: geometric schedule noise at t=0 (paper: 1.5-2 for DW-4, 2 for LJ).
+        n_steps: Euler-Maruyama steps (paper: 200 DW-4, 1000 LJ).
+        time_grid: ``uniform`` (paper), ``quadratic`` or ``variance`` (OURS options). With
+            few steps, ``uniform`` puts most of the geometric schedule's variance into the first
+            steps (100 steps: ``kappa(0.01) = 0.56`` of ``kappa(1) = 4`` in step one); on stiff
+            energies (LJ) that first coarse step makes collisions, and ``quadratic`` (as fine as
+            the paper's 1,000 uniform steps at the start, still fine at the end) avoids them.
+            ``variance`` (equal increments of ``kappa``) leaves the small noise scales of the
+            last stretch to one step and is not suited to LJ (measured:
+            docs/benchmarks/molecules.md).
+        t_sampling: loss times ``uniform`` (paper) or ``variance`` (uniform in kappa; OURS).
+        egnn: the control network (paper: 5 layers, hidden 128).
+        epochs: number of epochs (paper: 4,000-5,000).
+        samples_per_epoch: new end points, i.e. energy evaluations, per epoch (paper: 512).
+        grad_steps_per_epoch: optimiser steps per epoch (paper: 100).
+        batch_size: loss batch size (paper: 512).
+        buffer_capacity: replay buffer size (paper: 10,000 with 512 new samples per epoch, i.e.
+            about 20 epochs of samples). Keep that ratio when ``samples_per_epoch`` is smaller:
+            a buffer of many epochs keeps the end points of early, poor controls, and the
+            regression keeps fitting them (measured on DW-4: docs/benchmarks/molecules.md).
+        lr: Adam learning rate (paper: 1e-4); the peak rate of a non-constant schedule.
+        lr_schedule: ``constant`` (paper), or ``cosine`` / ``linear`` decay from ``lr`` to
+            ``lr_min`` over the ``epochs * grad_steps_per_epoch`` optimiser steps of the
+            configuration (OURS: a CPU-budget stand-in for the paper's long run at a small
+            constant rate; see :func:`lr_factor`). Stepped once per optimiser step and stored in
+            checkpoints, so a resumed run continues the same curve.
+        lr_min: final learning rate of a decaying schedule (must be in ``[0, lr]``).
+        lr_warmup_steps: linear warm-up optimiser steps before the schedule (OURS; 0: none).
+        grad_clip_norm: clip of the parameters' gradient norm (OURS; ``None`` disables it).
+        adjoint_clip: per-particle norm clip of ``grad E / tau`` (paper: 100).
+        ema_decay: decay of the EMA weights used by :meth:`AdjointSampler.sample` (0 disables).
+        com_free: centre-of-mass-free noise and targets (on for particle systems).
+        on_nonfinite: ``raise`` on a non-finite energy/gradient, or ``skip`` such samples and
+            count them in the metrics.
+        checkpoint_every: write a checkpoint every N epochs into the run directory (0: only
+            at the end).
+        seed: seed of the network initialisation and of the sampler's generator.
+    """
+
+    sigma_min: float = 1e-3
+    sigma_max: float = 2.0
+    n_steps: int = 100
+    time_grid: Literal["uniform", "quadratic", "variance"] = "uniform"
+    t_sampling: Literal["uniform", "variance"] = "uniform"
+    egnn: EGNNConfig = field(default_factory=lambda: EGNNConfig(hidden=32, n_layers=3))
+    epochs: int = 200
+    samples_per_epoch: int = 128
+    grad_steps_per_epoch: int = 50
+    batch_size: int = 128
+    buffer_capacity: int = 10_000
+    lr: float = 1e-3
+    grad_clip_norm: float | None = 1.0
+    adjoint_clip: float | None = 100.0
+    ema_decay: float = 0.99
+    com_free: bool = True
+    on_nonfinite: Literal["raise", "skip"] = "raise"
+    checkpoint_every: int = 0
+    seed: int = 0
+    lr_schedule: Literal["constant", "cosine", "linear"] = "constant"
+    lr_min: float = 0.0
+    lr_warmup_steps: int = 0
+
+    def __post_init__(self) -> None:
+        for name in (
+            "n_steps",
+            "epochs",
+            "samples_per_epoch",
+            "grad_steps_per_epoch",
+            "batch_size",
+            "buffer_capacity",
+        ):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise ConfigError(f"lr must be positive, got {self.lr!r}")
+        if self.lr_schedule not in ("constant", "cosine", "linear"):
+            raise ConfigError(
+                f"lr_schedule must be constant, cosine or linear, got {self.lr_schedule!r}"
+            )
+        if not 0.0 <= self.lr_min <= self.lr:
+            raise ConfigError(f"lr_min must be in [0, lr={self.lr!r}], got {self.lr_min!r}")
+        if self.lr_warmup_steps < 0:
+            raise ConfigError(f"lr_warmup_steps must be >= 0, got {self.lr_warmup_steps}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ConfigError(f"ema_decay must be in [0, 1), got {self.ema_decay!r}")
+        if self.checkpoint_every < 0:
+            raise ConfigError(f"checkpoint_every must be >= 0, got {self.checkpoint_every}")
+        if self.on_nonfinite not in ("raise", "skip"):
+            raise ConfigError(f"on_nonfinite must be 'raise' or 'skip', got {self.on_nonfinite!r}")
+        GeometricNoiseSchedule(self.sigma_min, self.sigma_max)  # validates the pair
+
+    @classmethod
+    def paper(cls, system: str, **overrides: Any) -> AdjointSamplingConfig:
+        """The paper's sizes for ``dw4``, ``lj13`` or ``lj55`` (GPU-sized)."""
+        base: dict[str, Any] = dict(
+            egnn=EGNNConfig(hidden=128, n_layers=5),
+            samples_per_epoch=512,
+            grad_steps_per_epoch=100,
+            batch_size=512,
+            buffer_capacity=10_000,
+            lr=1e-4,
+            adjoint_clip=100.0,
+            ema_decay=0.999,
+        )
+        key = system.lower()
+        if key == "dw4":
+            base.update(sigma_max=2.0, n_steps=200, epochs=4000)
+        elif key in ("lj13", "lj55"):
+            base.update(sigma_max=2.0, n_steps=1000, epochs=5000)
+        else:
+            raise ConfigError(f"no paper configuration for {system!r}; choose dw4, lj13 or lj55")
+        base.update(overrides)
+        return cls(**base)
+
+
+class AdjointSampler:
+    """Adjoint Sampling for a particle energy.
+
+    Args:
+        energy: a :class:`~lab.molecules.ParticleEnergy` (wrap plain callables with
+            :class:`~lab.molecules.CallableEnergy`); its ``tau`` is the temperature.
+        config: an :class:`AdjointSamplingConfig`.
+        device: where the network, buffer and simulations live (``None``: CUDA if present).
+
+    Attributes:
+        energy_evals: energy (+ gradient) evaluations so far, summed over ranks.
+        grad_steps: optimiser steps so far.
+        epoch: epochs completed.
+    """
+
+    def __init__(
+        self,
+        energy: ParticleEnergy,
+        config: AdjointSamplingConfig | None = None,
+        *,
+        device: torch.device | str | None = None,
+    ):
+        if not isinstance(energy, ParticleEnergy):
+            raise ConfigError(
+                f"energy must be a lab.molecules ParticleEnergy, got {type(energy).__name__}; "
+                "wrap a plain callable with CallableEnergy(fn, n_particles, dim)"
+            )
+        self.config = cfg = config or AdjointSamplingConfig()
+        if cfg.com_free and not energy.translation_invariant and energy.n_particles == 1:
+            raise ConfigError(
+                "centre-of-mass-free sampling of a single particle is degenerate; "
+                "set com_free=False"
+            )
+        self.device = get_device(device)
+        self.energy = energy.to(self.device)
+        self.n_particles, self.dim = energy.n_particles, energy.dim
+        self.schedule = GeometricNoiseSchedule(cfg.sigma_min, cfg.sigma_max)
+        with seeded(cfg.seed):
+            self.model = EGNN(self.n_particles, self.dim, cfg.egnn).to(self.device)
+        self.ema = copy.deepcopy(self.model).requires_grad_(False)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+        total_steps = cfg.epochs * cfg.grad_steps_per_epoch
+        self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer,
+            lambda step: lr_factor(
+                step,
+                total_steps,
+                schedule=cfg.lr_schedule,
+                lr=cfg.lr,
+                lr_min=cfg.lr_min,
+                warmup_steps=cfg.lr_warmup_steps,
+            ),
+        )
+        self.buffer = ReplayBuffer(
+            cfg.buffer_capacity, self.n_particles * self.dim, device=self.device
+        )
+        self.generator = torch.Generator(device=self.device)
+        self.generator.manual_seed(cfg.seed * 1000 + 17 + rank())
+        self.energy_evals = 0
+        self.grad_steps = 0
+        self.epoch = 0
+        self.nonfinite_skipped = 0
+        self.history: list[dict[str, Any]] = []
+
+    # ------------------------------------------------------------------ sampling
+
+    def _control(self, use_ema: bool) -> torch.nn.Module:
+        return self.ema if (use_ema and self.config.ema_decay > 0) else self.model
+
+    @torch.no_grad()
+    def sample(
+        self,
+        n: int,
+        *,
+        use_ema: bool = True,
+        batch_size: int = 1024,
+        n_steps: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """``n`` configurations ``[n, n_particles*dim]`` from the learned SDE (no energy calls)."""
+        if n < 1:
+            raise ConfigError(f"number of samples must be >= 1, got {n}")
+        control = self._control(use_ema)
+        out = []
+        for start in range(0, n, batch_size):
+            m = min(batch_size, n - start)
+            x = simulate(
+                control,
+                self.schedule,
+                n_samples=m,
+                n_particles=self.n_particles,
+                dim=self.dim,
+                n_steps=n_steps or self.config.n_steps,
+                grid=self.config.time_grid,
+                com_free=self.config.com_free,
+                generator=generator or self.generator,
+                device=self.device,
+            )
+            out.append(x)
+        return torch.cat(out)
+
+    # ------------------------------------------------------------------ training
+
+    def _run_dir(self, run_dir: RunDir | str | Path | None) -> RunDir | None:
+        if run_dir is None or isinstance(run_dir, RunDir):
+            return run_dir
+        path = Path(run_dir)
+        path.mkdir(parents=True, exist_ok=True)
+        return RunDir.open(path)
+
+    def _rank_state_path(self, run: RunDir, epoch: int) -> Path:
+        return run.checkpoints / "ranks" / f"rank{rank()}_step_{epoch:09d}.pt"
+
+    def save(self, run: RunDir) -> Path:
+        """Checkpoint the model, optimiser, EMA, counters (rank 0) and each rank's buffer and
+        generator, for exact resume."""
+        atomic_save(
+            {"buffer": self.buffer.state_dict(), "generator": self.generator.get_state()},
+            self._rank_state_path(run, self.epoch),
+        )
+        path = run.checkpoint_path(self.epoch)
+        if is_main():
+            save_checkpoint(
+                path,
+                model=self.model,
+                optimizer=self.optimizer,
+                scheduler=self.lr_scheduler,
+                step=self.epoch,
+                extra={
+                    "ema": dict(self.ema.state_dict()),
+                    "energy_evals": self.energy_evals,
+                    "grad_steps": self.grad_steps,
+                    "nonfinite_skipped": self.nonfinite_skipped,
+                    "config": config_to_dict(self.config),
+                },
+            )
+        return path
+
+    def load(self, path: str | Path, *, restore_training_state: bool = True) -> None:
+        """Load a checkpoint written by :meth:`save` (weights, EMA, counters; with
+        ``restore_training_state`` also the optimiser and this rank's buffer and generator)."""
+        state = load_checkpoint(
+            path,
+            model=self.model,
+            optimizer=self.optimizer if restore_training_state else None,
+            scheduler=self._checkpoint_scheduler(path) if restore_training_state else None,
+            map_location=self.device,
+            restore_rng=restore_training_state,
+        )
+        self.ema.load_state_dict(state.extra["ema"])
+        self.epoch = state.step
+        self.energy_evals = int(state.extra["energy_evals"])
+        self.grad_steps = int(state.extra["grad_steps"])
+        self.nonfinite_skipped = int(state.extra.get("nonfinite_skipped", 0))
+        if restore_training_state:
+            rank_file = Path(path).parent / "ranks" / f"rank{rank()}_step_{state.step:09d}.pt"
+            if not rank_file.is_file():
+                raise DataError(
+                    f"checkpoint {str(path)!r} has no buffer state for rank {rank()} "
+                    f"({str(rank_file)!r})"
+                )
+            rs = torch.load(rank_file, map_location=self.device, weights_only=True)
+            self.buffer.load_state_dict(rs["buffer"])
+            self.generator.set_state(rs["generator"].cpu())
+
+    def _checkpoint_scheduler(self, path: str | Path) -> Any:
+        """The scheduler to restore, or ``None`` for a checkpoint written before schedules
+        existed (constant rate: only then is there nothing to restore)."""
+        if self.config.lr_schedule == "constant" and not self.config.lr_warmup_steps:
+            payload = torch.load(Path(path), map_location="cpu", weights_only=True)
+            if isinstance(payload, dict) and payload.get("scheduler") is None:
+                return None
+        return self.lr_scheduler
+
+    @classmethod
+    def from_checkpoint(
+        cls, path: str | Path, energy: ParticleEnergy, *, device: torch.device | str | None = None
+    ) -> AdjointSampler:
+        """A sampler rebuilt from a checkpoint's stored configuration and weights."""
+        payload = (
+            torch.load(Path(path), map_location="cpu", weights_only=True)
+            if Path(path).is_file()
+            else None
+        )
+        if payload is None or "config" not in payload.get("extra", {}):
+            raise DataError(f"{str(path)!r} is not an AdjointSampler checkpoint")
+        config = config_from_dict(AdjointSamplingConfig, payload["extra"]["config"])
+        sampler = cls(energy, config, device=device)
+        sampler.load(path, restore_training_state=False)
+        return sampler
+
+    def _simulate_and_store(self, n_local: int) -> dict[str, float]:
+        cfg = self.config
+        x1 = simulate(
+            self.model,
+            self.schedule,
+            n_samples=n_local,
+            n_particles=self.n_particles,
+            dim=self.dim,
+            n_steps=cfg.n_steps,
+            grid=cfg.time_grid,
+            com_free=cfg.com_free,
+            generator=self.generator,
+            device=self.device,
+        )
+        e, g = energy_and_grad(self.energy, x1)
+        ok = check_finite(x1, e, g, skip=cfg.on_nonfinite == "skip")
+        n_bad = int((~ok).sum())
+        if n_bad:
+            x1, e, g = x1[ok], e[ok], g[ok]
+            self.nonfinite_skipped += n_bad * world_size()
+        a, clipped = lean_adjoint(
+            x1,
+            g,
+            tau=self.energy.tau,
+            kappa1=self.schedule.kappa1,
+            n_particles=self.n_particles,
+            dim=self.dim,
+            clip=cfg.adjoint_clip,
+            com_free=cfg.com_free,
+        )
+        if x1.shape[0]:
+            self.buffer.add(x1, a, e)
+        return {
+            "energy_mean": float(e.mean()) if e.numel() else math.nan,
+            "clipped_fraction": float(clipped.float().mean()) if clipped.numel() else 0.0,
+            "nonfinite": float(n_bad),
+        }
+
+    def _ema_update(self) -> None:
+        ema_update(self.ema, self.model, self.config.ema_decay)
+
+    def fit(
+        self,
+        *,
+        epochs: int | None = None,
+        run_dir: RunDir | str | Path | None = None,
+        resume: bool = False,
+        show_progress: bool | None = None,
+    ) -> dict[str, Any]:
+        """Train until ``epochs`` (default: ``config.epochs``) epochs are completed.
+
+        Args:
+            epochs: total epochs to reach (a resumed run continues from its checkpoint).
+            run_dir: a :class:`~lab.core.RunDir` or folder for ``metrics.jsonl``, ``config.json``
+                and checkpoints (every ``checkpoint_every`` epochs and at the end).
+            resume: continue from the latest checkpoint in ``run_dir`` (bit-exact on one process).
+            show_progress: force the progress bar on/off (default: on for a terminal, rank 0).
+
+        Returns:
+            The summary: epochs, energy evaluations, gradient steps, final loss, wall time.
+        """
+        cfg = self.config
+        total = cfg.epochs if epochs is None else int(epochs)
+        run = self._run_dir(run_dir)
+        if resume:
+            if run is None:
+                raise ConfigError("resume=True needs run_dir")
+            latest = run.latest_checkpoint()
+            if latest is None:
+                raise DataError(f"no checkpoint to resume from in {str(run.path)!r}")
+            self.load(latest)
+        if run is not None and is_main() and not run.config_file.exists():
+            run.save_config(cfg)
+        ws = world_size()
+        n_local = math.ceil(cfg.samples_per_epoch / ws)
+        batch_local = math.ceil(cfg.batch_size / ws)
+        trainer = wrap_ddp(self.model, self.device)
+        start = time.perf_counter()
+        last_loss = math.nan
+        bar = progress(
+            range(self.epoch, total),
+            total=total,
+            initial=self.epoch,
+            desc="adjoint sampling",
+            disable=None if show_progress is None else not show_progress,
+        )
+        for _ in bar:
+            self.model.eval()
+            stats = self._simulate_and_store(n_local)
+            self.energy_evals += n_local * ws
+            self.model.train()
+            losses = []
+            for _ in range(cfg.grad_steps_per_epoch):
+                x1, a = self.buffer.sample(batch_local, generator=self.generator)
+                loss = adjoint_matching_loss(
+                    trainer,
+                    x1,
+                    a,
+                    self.schedule,
+                    n_particles=self.n_particles,
+                    dim=self.dim,
+                    com_free=cfg.com_free,
+                    generator=self.generator,
+                    t_sampling=cfg.t_sampling,
+                )
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if cfg.grad_clip_norm is not None:
+                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip_norm)
+                self.optimizer.step()
+                self.lr_scheduler.step()
+                if cfg.ema_decay > 0:
+                    self._ema_update()
+                self.grad_steps += 1
+                losses.append(loss.detach())
+            last_loss = float(torch.stack(losses).mean())
+            if not math.isfinite(last_loss):
+                raise DataError(f"adjoint matching loss became {last_loss} at epoch {self.epoch}")
+            self.epoch += 1
+            row = {
+                "epoch": self.epoch,
+                "loss": last_loss,
+                "energy_evals": self.energy_evals,
+                "grad_steps": self.grad_steps,
+                "nonfinite_skipped": self.nonfinite_skipped,
+                "lr": self.optimizer.param_groups[0]["lr"],
+                "buffer_size": len(self.buffer),
+                **stats,
+            }
+            self.history.append(row)
+            bar.set_postfix(loss=f"{last_loss:.3g}", energy=f"{stats['energy_mean']:.3g}")
+            if run is not None and is_main():
+                run.log(row)
+            if run is not None and cfg.checkpoint_every and self.epoch % cfg.checkpoint_every == 0:
+                self.save(run)
+        bar.close()
+        if run is not None and (not cfg.checkpoint_every or self.epoch % cfg.checkpoint_every):
+            self.save(run)
+        return {
+            "epochs": self.epoch,
+            "energy_evals": self.energy_evals,
+            "grad_steps": self.grad_steps,
+            "loss": last_loss,
+            "nonfinite_skipped": self.nonfinite_skipped,
+            "grad_steps_per_energy_eval": self.grad_steps / max(self.energy_evals, 1),
+            "seconds": time.perf_counter() - start,
+        }
