@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from lab.core import get_device, set_seed
-from lab.signal import (
+from lab.signal.rul import (
     MKDPINN,
     AdaptConfig,
     CMAPSSConfig,
@@ -46,8 +46,8 @@ from lab.signal import (
     prepare_rul_data,
     tasks_by_condition,
 )
-from lab.signal.baselines import CNNConfig, LSTMConfig
-from lab.signal.experiment import RULExperimentConfig, few_shot_data, fit_rul_model
+from lab.signal.rul.baselines import CNNConfig, LSTMConfig
+from lab.signal.rul.experiment import RULExperimentConfig, few_shot_data, fit_rul_model
 
 #: Official checkpoints' test RMSE / score (paper's MKDPINN) and ridge references (notes).
 PAPER = {

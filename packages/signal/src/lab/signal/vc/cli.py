@@ -108,11 +108,11 @@ def register(subparsers: Any) -> None:
         "--resume", type=Path, default=None, metavar="RUN", help="continue a run folder"
     )
     tr.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
-    tr.set_defaults(vc_func=_train)
+    tr.set_defaults(func=_train)
     cv = cmds.add_parser("convert", help="convert a WAV file with a trained model")
     cv.add_argument("input", type=Path, metavar="IN.wav")
     cv.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.wav")
     cv.add_argument("--model", type=Path, required=True, help="model.pt (or a checkpoint)")
     cv.add_argument("--vocoder", choices=["griffin_lim", "world"], default="griffin_lim")
     cv.add_argument("--device", default="auto")
-    cv.set_defaults(vc_func=_convert)
+    cv.set_defaults(func=_convert)

@@ -3,7 +3,7 @@ import torch
 
 from lab.core import ConfigError
 from lab.core.testing import device_params
-from lab.signal import MKDPINN, MKDPINNConfig, pde_residual
+from lab.signal.rul import MKDPINN, MKDPINNConfig, pde_residual
 
 SMALL = MKDPINNConfig(
     n_features=3,

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from lab.core import ConfigError
-from lab.signal import CMAPSSConfig, SimulatorConfig, prepare_rul_data, simulate_turbofan
+from lab.signal.rul import CMAPSSConfig, SimulatorConfig, prepare_rul_data, simulate_turbofan
 
 
 def test_fleet_shape_determinism_and_failure_convention():

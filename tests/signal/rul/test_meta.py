@@ -6,7 +6,7 @@ import torch
 
 from lab.core import ConfigError, DataError
 from lab.core.testing import assert_state_dicts_equal, slow
-from lab.signal import (
+from lab.signal.rul import (
     MKDPINN,
     AdaptConfig,
     CMAPSSConfig,
@@ -22,7 +22,7 @@ from lab.signal import (
     tasks_by_condition,
     tasks_by_units,
 )
-from lab.signal.meta import _inner_loop
+from lab.signal.rul.meta import _inner_loop
 
 TINY = MKDPINNConfig(
     n_features=14,

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lab.core import ConfigError
+from lab.core import ConfigError, LabError
 from lab.signal.cli import main
 
 TINY_FLAGS = [
@@ -103,8 +103,17 @@ def test_cli_ridge_and_bad_flags(tmp_path, capsys):
         main(["rul", "train", "--subset", "FD007", "--out", str(tmp_path)])
 
 
+def test_cli_failed_train_leaves_no_run_folder(tmp_path):
+    empty = tmp_path / "no_data"
+    empty.mkdir()
+    out = tmp_path / "runs"
+    with pytest.raises(LabError):
+        main(["rul", "train", "--subset", "FD001", "--data-root", str(empty), "--out", str(out)])
+    assert not (out / "rul").exists() or not any((out / "rul").iterdir())
+
+
 def test_demo_on_the_simulator(tmp_path, monkeypatch):
-    from lab.signal.demo import demo
+    from lab.signal.rul.demo import demo
 
     monkeypatch.delenv("LABWORKS_DATA", raising=False)
     res = demo(tmp_path, device=torch.device("cpu"), seed=0)

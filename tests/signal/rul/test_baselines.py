@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from lab.core import DataError
-from lab.signal import CNNRUL, LSTMRUL, CNNConfig, LSTMConfig, RidgeRUL, WindowSet
+from lab.signal.rul import CNNRUL, LSTMRUL, CNNConfig, LSTMConfig, RidgeRUL, WindowSet
 
 
 def _windows(n=200, w=5, f=3, seed=0):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from lab.core import DataError
-from lab.signal import phm08_score, rmse
+from lab.signal.rul import phm08_score, rmse
 
 
 def test_rmse_hand_values():

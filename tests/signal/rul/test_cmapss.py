@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lab.core import ConfigError, DataError
-from lab.signal import (
+from lab.signal.rul import (
     CMAPSSConfig,
     CMAPSSSubset,
     SimulatorConfig,

@@ -4,7 +4,7 @@ import torch
 
 from lab.core import RunDir
 from lab.core.testing import assert_state_dicts_equal
-from lab.signal import (
+from lab.signal.rul import (
     MKDPINN,
     CMAPSSConfig,
     MKDPINNConfig,
