@@ -4,11 +4,14 @@ import os
 import re
 import subprocess
 import sys
+import tarfile
 import tomllib
 import zipfile
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = sorted(p for p in (ROOT / "packages").iterdir() if (p / "pyproject.toml").is_file())
@@ -94,6 +97,80 @@ def test_wheel_contains_only_its_domain(pkg, tmp_path):
     ]
     assert "lab/__init__.py" not in names
     assert f"lab/{pkg.name}/py.typed" in names
+    # the licence travels with every wheel (PEP 639: <dist-info>/licenses/LICENSE)
+    (licence,) = [n for n in names if n.endswith(".dist-info/licenses/LICENSE")]
+    with zipfile.ZipFile(wheel) as zf:
+        assert zf.read(licence) == (ROOT / "LICENSE").read_bytes()
+        (metadata,) = [n for n in names if n.endswith(".dist-info/METADATA")]
+        fields = zf.read(metadata).decode()
+    assert "License-Expression: MIT" in fields.splitlines()
+    assert "License-File: LICENSE" in fields.splitlines()
+
+
+@pytest.mark.parametrize("pkg", PACKAGES, ids=lambda p: p.name)
+def test_sdist_contains_licence(pkg, tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "hatchling", "build", "-t", "sdist", "-d", str(tmp_path)],
+        cwd=pkg,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (sdist,) = tmp_path.glob("*.tar.gz")
+    with tarfile.open(sdist) as tf:
+        (member,) = [
+            m for m in tf.getmembers() if m.name.count("/") == 1 and m.name.endswith("/LICENSE")
+        ]
+        data = tf.extractfile(member)
+        assert data is not None
+        assert data.read() == (ROOT / "LICENSE").read_bytes()
+
+
+# Hosts the project is really published at. It has none yet, so [project.urls] stays empty:
+# a URL to a host that does not exist is worse than no URL.
+PUBLISHED_HOSTS: set[str] = set()
+
+
+@pytest.mark.parametrize("pkg", PACKAGES, ids=lambda p: p.name)
+def test_packaging_metadata(pkg):
+    project = _meta(pkg)["project"]
+    assert project["license"] == "MIT"
+    assert project["license-files"] == ["LICENSE"]
+    # each package carries a byte-identical copy of the root LICENSE (hatchling cannot reach
+    # files outside the project folder)
+    assert (pkg / "LICENSE").read_bytes() == (ROOT / "LICENSE").read_bytes()
+    build = _meta(pkg)["build-system"]["requires"]
+    (hatch,) = [Requirement(r) for r in build if r.startswith("hatchling")]
+    assert not hatch.specifier.contains("1.26"), "PEP 639 license-files needs hatchling>=1.27"
+    classifiers = project.get("classifiers", [])
+    assert "Programming Language :: Python :: 3.11" in classifiers
+    assert "Typing :: Typed" in classifiers
+    assert not [c for c in classifiers if c.startswith("License ::")], (
+        "PEP 639: the licence is the `license` expression, not a classifier"
+    )
+    assert classifiers == sorted(classifiers)
+    for label, url in project.get("urls", {}).items():
+        host = re.sub(r"^https://([^/]+).*$", r"\1", url)
+        assert host in PUBLISHED_HOSTS, f"{label} = {url}: not a host the project is published at"
+
+
+CORE_VERSION = Version(
+    tomllib.loads((ROOT / "packages/core/pyproject.toml").read_text())["project"]["version"]
+)
+
+
+@pytest.mark.parametrize("pkg", [p for p in PACKAGES if p.name != "core"], ids=lambda p: p.name)
+def test_domain_requires_a_compatible_core(pkg):
+    """``labworks-core>=0.1,<0.2``: 0.x minor releases may break the API, patch releases may not."""
+    reqs = [Requirement(r) for r in _meta(pkg)["project"]["dependencies"]]
+    (core,) = [r for r in reqs if r.name == "labworks-core"]
+    spec = core.specifier
+    major, minor = CORE_VERSION.major, CORE_VERSION.minor
+    assert spec.contains(str(CORE_VERSION))
+    assert spec.contains(f"{major}.{minor}.99")
+    assert not spec.contains(f"{major}.{minor + 1}.0"), f"{core}: admits the next minor release"
+    assert not spec.contains("0.0.9"), f"{core}: admits a core older than the API it uses"
 
 
 def _run_python(code: str, *paths: Path) -> subprocess.CompletedProcess:
