@@ -33,9 +33,8 @@ from lab.robotics import (
     PoseEstimatorConfig,
     SyntheticConfig,
     error_summary,
-    fuse_point_clouds,
     pose_errors,
-    segment_gripper,
+    segment_frames,
     synthesize_episode,
 )
 from lab.robotics.transforms import invert_pose
@@ -135,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         segs = []
         for frames in ep.frames:
             t0 = time.perf_counter()
-            segs.append(segment_gripper(fuse_point_clouds(frames)))
+            segs.append(segment_frames(frames))
             seg_sec.append(time.perf_counter() - t0)
         est = PoseEstimator(model, cfg)  # a fresh estimator per episode: no state carried over
         res = est.estimate_sequence(segs)

@@ -46,7 +46,13 @@ from .rgbd import (
     save_rgbd_folder,
 )
 from .robomimic import Demo, demo_from_poses, export_robomimic, read_robomimic
-from .segmentation import GripperSegmentation, SegmentationConfig, rgb_to_hsv, segment_gripper
+from .segmentation import (
+    GripperSegmentation,
+    SegmentationConfig,
+    rgb_to_hsv,
+    segment_frames,
+    segment_gripper,
+)
 from .synthetic import SyntheticConfig, SyntheticEpisode, random_trajectory, synthesize_episode
 from .transforms import check_pose, invert_pose, look_at, make_pose, transform_points
 
@@ -100,6 +106,7 @@ __all__ = [
     "rgb_to_hsv",
     "rot6d_to_matrix",
     "save_rgbd_folder",
+    "segment_frames",
     "segment_gripper",
     "synthesize_episode",
     "train_bc",

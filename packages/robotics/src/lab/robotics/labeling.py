@@ -14,8 +14,8 @@ from lab.core import DataError, progress
 
 from .gripper import GripperModel
 from .pose import PoseEstimator, PoseEstimatorConfig, PoseResult
-from .rgbd import RGBDFrame, fuse_point_clouds
-from .segmentation import GripperSegmentation, SegmentationConfig, segment_gripper
+from .rgbd import RGBDFrame
+from .segmentation import GripperSegmentation, SegmentationConfig, segment_frames
 
 __all__ = ["LabelledEpisode", "label_episode"]
 
@@ -92,7 +92,7 @@ def label_episode(
     seg_time = []
     for per_t in progress(frames, desc="segment", disable=None if show_progress else True):
         t0 = time.perf_counter()
-        segs.append(segment_gripper(fuse_point_clouds(per_t), segmentation))
+        segs.append(segment_frames(per_t, segmentation))
         seg_time.append(time.perf_counter() - t0)
     results: list[PoseResult] = est.estimate_sequence(segs, prior=prior, progress_bar=show_progress)
     poses = np.stack([r.pose for r in results])

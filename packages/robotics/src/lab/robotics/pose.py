@@ -16,6 +16,19 @@ lacks target normals) and scored by fitness and RMSE at ``accept_distance``; can
 the cyan finger on the wrong side, or that break the optional orientation prior, are rejected.
 The best candidate is accepted only above ``min_fitness`` and below ``max_rmse``.
 
+Fitness on the observed points alone is not evidence: a small green distractor, or a partial
+view, fits the model perfectly in many wrong poses. So every pose (initialised, tracked or
+re-initialised) must also pass model-side checks (OURS, issue 22): the segment's extent must
+match the model's (``min_extent_fraction``, ``extent_tolerance``); when the model has fingers,
+finger points must be present (``require_fingers``) and lie in the finger region under the
+pose; and the pose must explain the model surface the cameras should see (``min_coverage``:
+the fraction of the model's body surface points that face a camera and are not self-occluded
+that have an observed point within ``accept_distance``; without known cameras the fraction of
+the whole body surface, ``min_coverage_blind``). Re-initialisation after lost tracking uses the
+temporal prior: candidates farther from the last good pose than ``max_motion_deg`` /
+``max_motion_m`` per elapsed frame are rejected. A frame failing these gets a flagged status
+(``implausible`` before registration, ``init_failed`` after), never a pose.
+
 Reproducibility: candidate rotations and sampling use numpy generators seeded from ``seed``;
 each RANSAC run calls ``open3d.utility.random.seed``. Open3D's RANSAC runs its iterations on
 several threads, so it is reproducible only with one OpenMP thread (``OMP_NUM_THREADS=1``);
@@ -42,7 +55,7 @@ from .transforms import check_pose, invert_pose, make_pose, transform_points
 __all__ = ["PoseEstimator", "PoseEstimatorConfig", "PoseResult", "estimate_width", "kabsch"]
 
 #: Per-frame statuses. ``init``/``tracked``/``reinit`` carry a pose; the others carry NaN.
-STATUSES = ("init", "tracked", "reinit", "init_failed", "too_few_points", "empty")
+STATUSES = ("init", "tracked", "reinit", "init_failed", "implausible", "too_few_points", "empty")
 
 
 @dataclass(frozen=True)
@@ -81,6 +94,27 @@ class PoseEstimatorConfig:
         register_fingers: register finger points too (OURS default False: the fingers move with
             the opening, the body is rigid).
         min_finger_points: fewer points in a finger segment makes the width NaN (OURS).
+        require_fingers: when the model has fingers, a frame to initialise (or re-initialise)
+            with fewer than ``min_finger_points`` finger points in all is ``implausible``
+            (tracking from a good pose under the temporal prior does not need them), and under an
+            accepted pose at least ``finger_inlier_fraction`` of the finger points must lie in
+            the model's finger region (OURS).
+        finger_inlier_fraction: see ``require_fingers``.
+        min_coverage: fraction of the expected visible model body surface (facing a known
+            camera, not self-occluded) that observed points must explain (OURS; 0 disables).
+        min_coverage_blind: the same over the whole body surface when the cameras are unknown
+            (a segmentation without viewpoints; OURS; 0 disables).
+        min_extent_fraction: the segment's largest principal extent must be at least this
+            fraction of the model body's (OURS).
+        extent_tolerance: ... and at most (1 + this) times the model's plus two voxels (OURS;
+            inf disables both extent checks).
+        temporal_prior: re-initialisation after lost tracking rejects candidates farther from
+            the last good pose than ``max_motion_deg`` / ``max_motion_m`` per elapsed frame
+            (OURS).
+        max_motion_deg: rotation allowed per frame since the last good pose (generous: a
+            hand filmed at 30 Hz turns a few degrees per frame; it stops the 120-180 degree
+            flips of a symmetric partial view, and also allows low-frame-rate recordings).
+        max_motion_m: translation allowed per frame since the last good pose.
         seed: seed for RANSAC and multi-start draws.
     """
 
@@ -110,6 +144,15 @@ class PoseEstimatorConfig:
     prior_tolerance_deg: float = 60.0
     register_fingers: bool = False
     min_finger_points: int = 10
+    require_fingers: bool = True
+    finger_inlier_fraction: float = 0.8
+    min_coverage: float = 0.6
+    min_coverage_blind: float = 0.3
+    min_extent_fraction: float = 0.4
+    extent_tolerance: float = 0.25
+    temporal_prior: bool = True
+    max_motion_deg: float = 90.0
+    max_motion_m: float = 0.1
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -134,7 +177,24 @@ class PoseEstimatorConfig:
             )
         if not self.icp_scales or any(s <= 0 for s in self.icp_scales):
             raise ConfigError(f"icp_scales must be positive voxel multiples, got {self.icp_scales}")
-        for n in ("min_fitness", "stop_fitness", "track_min_fitness"):
+        if self.extent_tolerance < 0 or not 0 <= self.min_extent_fraction <= 1:
+            raise ConfigError(
+                f"need extent_tolerance >= 0 and min_extent_fraction in [0, 1], got "
+                f"{self.extent_tolerance}, {self.min_extent_fraction}"
+            )
+        if not (self.max_motion_deg > 0 and self.max_motion_m > 0):
+            raise ConfigError(
+                f"max_motion_deg and max_motion_m must be positive, got {self.max_motion_deg}, "
+                f"{self.max_motion_m}"
+            )
+        for n in (
+            "min_fitness",
+            "stop_fitness",
+            "track_min_fitness",
+            "min_coverage",
+            "min_coverage_blind",
+            "finger_inlier_fraction",
+        ):
             if not 0 <= getattr(self, n) <= 1:
                 raise ConfigError(f"{n} must be in [0, 1], got {getattr(self, n)}")
 
@@ -170,6 +230,8 @@ class PoseResult:
     n_points: int
     width: float = float("nan")
     candidates: int = 0
+    coverage: float = float("nan")
+    message: str = ""
 
     @property
     def ok(self) -> bool:
@@ -214,6 +276,29 @@ def estimate_width(
     return float(np.percentile(xa, 98) - t + (-np.percentile(xb, 2) - t))
 
 
+def _principal_extent(points: np.ndarray) -> float:
+    """Largest extent of ``points`` along their principal axes (1st-99th percentile range)."""
+    if len(points) < 3:
+        return 0.0
+    c = points - points.mean(0)
+    _, _, vt = np.linalg.svd(c[:: max(1, len(c) // 5000)], full_matrices=False)
+    proj = c @ vt[0]
+    lo, hi = np.percentile(proj, [1, 99])
+    return float(hi - lo)
+
+
+def _finger_region(model: GripperModel) -> tuple[np.ndarray, np.ndarray] | None:
+    """Box (lo, hi) in the gripper frame that the fingers can occupy at any opening."""
+    if not model.finger_parts:
+        return None
+    pts = np.concatenate([np.asarray(model.parts[n].vertices) for n in model.finger_parts])
+    lo, hi = pts.min(0), pts.max(0)
+    if model.config is not None:  # the default gripper's fingers slide along x up to max_width
+        half = model.config.max_width / 2 + model.config.finger_size[0]
+        lo[0], hi[0] = min(lo[0], -half), max(hi[0], half)
+    return lo, hi
+
+
 class PoseEstimator:
     """Estimate the gripper pose per frame from segmented RGB-D points.
 
@@ -246,6 +331,13 @@ class PoseEstimator:
         self._model_centroids = centroids
         self._rng = np.random.default_rng(cfg.seed)
         self._n_ransac = 0
+        # Model-side checks (issue 22): body extent, finger region, visible-surface coverage.
+        body_pts = np.asarray(self._target.points)
+        self._body_points = body_pts
+        self._body_normals = np.asarray(self._target.normals)
+        self._body_extent = _principal_extent(body_pts)
+        self._finger_box = _finger_region(model)
+        self._scene: Any = None  # ray-casting scene of the whole model, built on first use
 
     # ------------------------------------------------------------------ helpers
     def _fpfh(self, pcd: Any) -> Any:
@@ -311,6 +403,96 @@ class PoseEstimator:
                 if sign * np.median(x) <= 0:
                     return False
         return True
+
+    def _segment_check(self, seg: GripperSegmentation, *, fingers: bool = True) -> str:
+        """Pose-free checks of a segment against the model; '' when it passes."""
+        cfg = self.config
+        if fingers and cfg.require_fingers and self.model.finger_parts:
+            n_f = sum(seg.counts.get(n, 0) for n in ("finger_a", "finger_b"))
+            if n_f < cfg.min_finger_points:
+                return (
+                    f"{n_f} finger points < min_finger_points={cfg.min_finger_points}: the "
+                    "model has fingers and none are seen"
+                )
+        if np.isfinite(cfg.extent_tolerance):
+            ext = _principal_extent(np.asarray(seg.parts["body"].points))
+            lo = cfg.min_extent_fraction * self._body_extent
+            hi = (1 + cfg.extent_tolerance) * self._body_extent + 2 * cfg.voxel_size
+            if not lo <= ext <= hi:
+                return (
+                    f"body segment extent {1000 * ext:.1f} mm outside [{1000 * lo:.1f}, "
+                    f"{1000 * hi:.1f}] mm expected from the model"
+                )
+        return ""
+
+    def _coverage(self, seg: GripperSegmentation, src: Any, pose: np.ndarray) -> float:
+        """Fraction of the model body surface expected visible under ``pose`` that observed
+        points explain (within ``accept_distance``); over the whole body surface when the
+        segmentation has no viewpoints."""
+        from scipy.spatial import cKDTree
+
+        cfg = self.config
+        pts, nrm = self._body_points, self._body_normals
+        if seg.viewpoints is not None and len(seg.viewpoints):
+            if self._scene is None:
+                o3 = o3d()
+                self._scene = o3.t.geometry.RaycastingScene()
+                self._scene.add_triangles(o3.t.geometry.TriangleMesh.from_legacy(self.model.mesh()))
+            cams = transform_points(invert_pose(pose), np.asarray(seg.viewpoints))
+            visible = np.zeros(len(pts), dtype=bool)
+            for c in cams:
+                d = pts - c
+                dist = np.linalg.norm(d, axis=1)
+                u = d / np.maximum(dist, 1e-12)[:, None]
+                facing = np.einsum("ij,ij->i", nrm, -u) > 0.1
+                rays = np.concatenate([np.broadcast_to(c, pts.shape), u], 1).astype(np.float32)
+                t = self._scene.cast_rays(o3d().core.Tensor(rays))["t_hit"].numpy()
+                visible |= facing & (t >= dist - 2 * cfg.voxel_size)
+            sel = visible
+        else:
+            sel = np.ones(len(pts), dtype=bool)
+        if not sel.any():
+            return 0.0
+        world = transform_points(pose, pts[sel])
+        d, _ = cKDTree(np.asarray(src.points)).query(world, k=1)
+        return float(np.mean(d <= cfg.accept_distance))
+
+    def _verify(self, seg: GripperSegmentation, src: Any, pose: np.ndarray) -> tuple[str, float]:
+        """Pose-dependent model-side checks: ('' when it passes, coverage)."""
+        cfg = self.config
+        if cfg.require_fingers and self._finger_box is not None:
+            fp = [np.asarray(seg.parts[n].points) for n in ("finger_a", "finger_b")]
+            fpts = np.concatenate(fp) if fp else np.zeros((0, 3))
+            if len(fpts):
+                lo, hi = self._finger_box
+                m = cfg.accept_distance + cfg.voxel_size
+                local = transform_points(invert_pose(pose), fpts)
+                inside = np.all((local >= lo - m) & (local <= hi + m), axis=1).mean()
+                if inside < cfg.finger_inlier_fraction:
+                    return (
+                        f"only {inside:.0%} of the finger points lie in the model's finger region",
+                        float("nan"),
+                    )
+        need = cfg.min_coverage if seg.viewpoints is not None else cfg.min_coverage_blind
+        if need <= 0:
+            return "", float("nan")
+        cov = self._coverage(seg, src, pose)
+        if cov < need:
+            kind = "visible" if seg.viewpoints is not None else "whole (cameras unknown)"
+            return f"the pose explains {cov:.0%} of the {kind} model surface < {need:.0%}", cov
+        return "", cov
+
+    def _near(self, pose: np.ndarray, anchor: tuple[np.ndarray, int] | None) -> bool:
+        """Whether ``pose`` is within the temporal prior of ``anchor`` = (last good pose, gap)."""
+        if anchor is None:
+            return True
+        last, gap = anchor
+        cfg = self.config
+        rot = np.degrees(
+            np.linalg.norm(Rotation.from_matrix(last[:3, :3].T @ pose[:3, :3]).as_rotvec())
+        )
+        trans = float(np.linalg.norm(pose[:3, 3] - last[:3, 3]))
+        return bool(rot <= cfg.max_motion_deg * gap and trans <= cfg.max_motion_m * gap)
 
     def _centroid_candidate(self, seg: GripperSegmentation) -> np.ndarray | None:
         """Kabsch pose from the centroids of the body and the two finger segments (OURS)."""
@@ -395,32 +577,56 @@ class PoseEstimator:
 
     # ------------------------------------------------------------------ public API
     def initialize(
-        self, seg: GripperSegmentation, *, prior: np.ndarray | None = None
+        self,
+        seg: GripperSegmentation,
+        *,
+        prior: np.ndarray | None = None,
+        near: tuple[np.ndarray, int] | None = None,
     ) -> PoseResult:
         """Global pose estimate (candidates -> multi-scale ICP -> plausibility -> acceptance).
 
         Candidates are tried in order: part centroids, screened multi-start rotations, then
         RANSAC runs; the search stops at the first candidate reaching ``stop_fitness``.
         ``prior`` (3x3 rotation, world) overrides ``config.orientation_prior`` for this call.
+        ``near`` = (last good pose, frames since it): the temporal prior; candidates farther
+        than ``max_motion_deg``/``max_motion_m`` per frame are rejected (and the last pose is
+        tried first). Every candidate must pass the model-side checks (module docstring).
         """
         t0 = time.perf_counter()
         if not seg.ok:
             return self._flagged(seg, t0)
+        why = self._segment_check(seg)
+        if why:
+            return self._flagged(seg, t0, "implausible", why)
         cfg = self.config
         if prior is None and cfg.orientation_prior is not None:
             prior = Rotation.from_rotvec(cfg.orientation_prior).as_matrix()
         src = self._prepare(seg)
-        best: tuple[float, float, np.ndarray] | None = None
-        tried = 0
-        for _kind, t_init in self._candidates(seg, src):
+        best: tuple[float, float, np.ndarray, float] | None = None
+        tried, rejected = 0, ""
+        cands = self._candidates(seg, src)
+        if near is not None:
+            cands = _chain([("previous", invert_pose(near[0]))], cands)
+        for _kind, t_init in cands:
             tried += 1
             t = self._icp(src, t_init)
             pose = invert_pose(t)
             if not self._plausible(seg, pose, prior):
                 continue
+            if not self._near(pose, near):
+                rejected = (
+                    rejected
+                    or "every candidate is farther from the last pose than the temporal prior allows"
+                )
+                continue
             fit, rmse = self._score(src, t)
-            if best is None or (fit, -rmse) > (best[0], -best[1]):
-                best = (fit, rmse, pose)
+            if best is not None and (fit, -rmse) <= (best[0], -best[1]):
+                continue
+            why, cov = self._verify(seg, src, pose)
+            if why:
+                rejected = why
+                continue
+            best = (fit, rmse, pose, cov)
             if fit >= cfg.stop_fitness and rmse <= cfg.max_rmse:
                 break
         n = len(src.points)
@@ -434,8 +640,9 @@ class PoseEstimator:
                 time.perf_counter() - t0,
                 n,
                 candidates=tried,
+                message=rejected or "no plausible candidate",
             )
-        fit, rmse, pose = best
+        fit, rmse, pose, cov = best
         ok = fit >= cfg.min_fitness and rmse <= cfg.max_rmse
         width = estimate_width(seg, pose, self.model, cfg.min_finger_points)
         return PoseResult(
@@ -447,15 +654,29 @@ class PoseEstimator:
             n,
             width if ok else float("nan"),
             tried,
+            cov,
+            "" if ok else f"best fitness {fit:.3f} / RMSE {1000 * rmse:.2f} mm below the bar",
         )
 
     def track(
-        self, seg: GripperSegmentation, previous: np.ndarray, *, prior: np.ndarray | None = None
+        self,
+        seg: GripperSegmentation,
+        previous: np.ndarray,
+        *,
+        prior: np.ndarray | None = None,
+        frames_since: int = 1,
     ) -> PoseResult:
-        """ICP from the previous pose; falls back to :meth:`initialize` when the fit degrades."""
+        """ICP from the previous pose; falls back to :meth:`initialize` when the fit degrades
+        or the model-side checks fail. The fallback keeps the temporal prior (``previous``,
+        ``frames_since`` frames ago) unless ``config.temporal_prior`` is False."""
         t0 = time.perf_counter()
         if not seg.ok:
             return self._flagged(seg, t0)
+        why = self._segment_check(seg, fingers=False)
+        if why:
+            return self._flagged(seg, t0, "implausible", why)
+        if frames_since < 1:
+            raise ConfigError(f"frames_since must be >= 1, got {frames_since}")
         previous = check_pose(previous, "previous pose")
         cfg = self.config
         src = self._prepare(seg)
@@ -466,13 +687,25 @@ class PoseEstimator:
             fit >= cfg.track_min_fitness
             and rmse <= cfg.track_max_rmse
             and self._plausible(seg, pose, None)
+            and self._near(pose, (previous, frames_since) if cfg.temporal_prior else None)
         ):
-            width = estimate_width(seg, pose, self.model, cfg.min_finger_points)
-            return PoseResult(
-                pose, fit, rmse, "tracked", time.perf_counter() - t0, len(src.points), width, 1
-            )
-        res = self.initialize(seg, prior=prior)
-        status = "reinit" if res.ok else "init_failed"
+            why, cov = self._verify(seg, src, pose)
+            if not why:
+                width = estimate_width(seg, pose, self.model, cfg.min_finger_points)
+                return PoseResult(
+                    pose,
+                    fit,
+                    rmse,
+                    "tracked",
+                    time.perf_counter() - t0,
+                    len(src.points),
+                    width,
+                    1,
+                    cov,
+                )
+        near = (previous, frames_since) if cfg.temporal_prior else None
+        res = self.initialize(seg, prior=prior, near=near)
+        status = "reinit" if res.ok else res.status
         return PoseResult(
             res.pose,
             res.fitness,
@@ -482,6 +715,8 @@ class PoseEstimator:
             res.n_points,
             res.width,
             res.candidates + 1,
+            res.coverage,
+            res.message,
         )
 
     def estimate_sequence(
@@ -493,31 +728,44 @@ class PoseEstimator:
     ) -> list[PoseResult]:
         """Per-frame results for an episode: initialise, then track from the last good pose.
 
-        Flagged frames (too few points, empty, failed) keep their place in the output with a
-        NaN pose; the next good frame tracks from the last good pose.
+        Flagged frames (too few points, empty, implausible, failed) keep their place in the
+        output with a NaN pose; the next good frame tracks from the last good pose, with a
+        temporal prior that widens with the number of frames since it.
         """
         from lab.core import progress
 
         out: list[PoseResult] = []
         last: np.ndarray | None = None
+        since = 0
         it = progress(segmentations, desc="poses", disable=None if progress_bar else True)
         for seg in it:
+            since += 1
             res = (
                 self.initialize(seg, prior=prior)
                 if last is None
-                else self.track(seg, last, prior=prior)
+                else self.track(seg, last, prior=prior, frames_since=since)
             )
             if res.ok:
-                last = res.pose
+                last, since = res.pose, 0
             out.append(res)
         return out
 
-    def _flagged(self, seg: GripperSegmentation, t0: float) -> PoseResult:
+    def _flagged(
+        self, seg: GripperSegmentation, t0: float, status: str = "", message: str = ""
+    ) -> PoseResult:
         return PoseResult(
             np.full((4, 4), np.nan),
             0.0,
             float("inf"),
-            seg.status,
+            status or seg.status,
             time.perf_counter() - t0,
             seg.counts.get("body", 0),
+            message=message or seg.message,
         )
+
+
+def _chain(
+    first: list[tuple[str, np.ndarray]], rest: Iterator[tuple[str, np.ndarray]]
+) -> Iterator[tuple[str, np.ndarray]]:
+    yield from first
+    yield from rest

@@ -6,12 +6,19 @@ The paper thresholds RGB; we threshold hue (with saturation/value floors) per pa
 survives shading and renderer post-processing that shift RGB values (OURS, see
 :class:`SegmentationConfig`). Point counts are reported per part, and a frame with too few
 gripper points gets ``status="too_few_points"`` (or ``"empty"``): it is flagged, never dropped.
+
+The body-point minimum scales with the image resolution (``min_body_points`` is per
+``reference_pixels`` of fused image area, OURS): a small green distractor covers four times as
+many pixels at 640x480 as at 320x240 and must not pass a fixed count. :func:`segment_frames`
+fuses a time step's camera frames and segments them, recording the camera centres (the pose
+estimator uses them to predict which model surface should be visible) and the pixel count.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy.spatial import cKDTree
@@ -20,7 +27,16 @@ from lab.core import ConfigError, DataError
 
 from ._open3d import o3d
 
-__all__ = ["GripperSegmentation", "SegmentationConfig", "rgb_to_hsv", "segment_gripper"]
+if TYPE_CHECKING:
+    from .rgbd import RGBDFrame
+
+__all__ = [
+    "GripperSegmentation",
+    "SegmentationConfig",
+    "rgb_to_hsv",
+    "segment_frames",
+    "segment_gripper",
+]
 
 
 @dataclass(frozen=True)
@@ -42,8 +58,16 @@ class SegmentationConfig:
         attach_distance: also keep clusters that come within this distance (m) of the largest
             one (OURS: the paper keeps the largest cluster only, but a finger whose root is
             hidden by the palm forms its own cluster; 0 restores the paper's rule).
-        min_body_points: fewer body points than this flags the frame ``too_few_points`` (OURS).
-        max_depth: ignore points farther than this from the origin (m); None keeps all.
+        min_body_points: fewer body points than this flags the frame ``too_few_points``, per
+            ``reference_pixels`` of image area (OURS).
+        reference_pixels: image area (pixels, all fused cameras together) at which
+            ``min_body_points`` applies; the threshold grows in proportion to the actual area
+            when it is known (:func:`segment_frames`, or ``pixels=``). Default one 320x240
+            image. None: a fixed ``min_body_points`` whatever the resolution (before issue 22).
+        max_depth: camera depth (m, along each camera's optical axis, the meaning of
+            :func:`~lab.robotics.frame_to_point_cloud`'s ``max_depth``) beyond which pixels are
+            ignored; applied when the cloud is built, so it needs :func:`segment_frames`
+            (a bare world-frame cloud has no camera depth). None keeps all.
     """
 
     body_hue: float = 120.0
@@ -57,6 +81,7 @@ class SegmentationConfig:
     dbscan_voxel: float = 0.004
     attach_distance: float = 0.03
     min_body_points: int = 100
+    reference_pixels: int | None = 320 * 240
     max_depth: float | None = None
 
     def __post_init__(self) -> None:
@@ -70,6 +95,19 @@ class SegmentationConfig:
                 f"need dbscan_eps > 0, dbscan_min_points >= 1, min_body_points >= 1; got "
                 f"{self.dbscan_eps}, {self.dbscan_min_points}, {self.min_body_points}"
             )
+        if self.reference_pixels is not None and self.reference_pixels < 1:
+            raise ConfigError(f"reference_pixels must be >= 1 or None, got {self.reference_pixels}")
+        if self.max_depth is not None and not self.max_depth > 0:
+            raise ConfigError(f"max_depth must be positive, got {self.max_depth}")
+
+    def body_point_threshold(self, pixels: int | None) -> int:
+        """``min_body_points`` scaled to ``pixels`` of image area (unscaled when unknown)."""
+        if pixels is None or self.reference_pixels is None:
+            return self.min_body_points
+        return max(
+            self.min_body_points,
+            int(np.ceil(self.min_body_points * pixels / self.reference_pixels)),
+        )
 
     def hues(self) -> dict[str, float]:
         return {"body": self.body_hue, "finger_a": self.finger_a_hue, "finger_b": self.finger_b_hue}
@@ -85,6 +123,9 @@ class GripperSegmentation:
         counts: kept points per part (after DBSCAN).
         colour_counts: points per part that passed the colour test (before DBSCAN).
         status: ``"ok"``, ``"too_few_points"`` (fewer body points than the threshold) or ``"empty"``.
+        message: why a frame is flagged.
+        viewpoints: (k, 3) world positions of the cameras that saw the cloud, when known.
+        min_body_points: the body-point threshold that was applied (after resolution scaling).
     """
 
     parts: dict[str, Any]
@@ -93,6 +134,8 @@ class GripperSegmentation:
     colour_counts: dict[str, int]
     status: str
     message: str = field(default="")
+    viewpoints: np.ndarray | None = None
+    min_body_points: int = 0
 
     @property
     def ok(self) -> bool:
@@ -122,14 +165,60 @@ def rgb_to_hsv(rgb: np.ndarray) -> np.ndarray:
     return np.stack([h, s, mx], axis=-1)
 
 
-def segment_gripper(cloud: Any, config: SegmentationConfig | None = None) -> GripperSegmentation:
+def segment_frames(
+    frames: Sequence[RGBDFrame], config: SegmentationConfig | None = None
+) -> GripperSegmentation:
+    """Fuse one time step's camera frames (``max_depth`` applied per camera) and segment them.
+
+    The result carries the camera centres and the total pixel count, so the body-point
+    threshold scales with resolution and the pose estimator can check the visible surface.
+    """
+    from .rgbd import fuse_point_clouds
+
+    cfg = config or SegmentationConfig()
+    if not frames:
+        raise DataError("segment_frames needs at least one camera frame")
+    cloud = fuse_point_clouds(frames, max_depth=cfg.max_depth)
+    return segment_gripper(
+        cloud,
+        cfg,
+        viewpoints=np.stack([np.asarray(f.cam_to_world, float)[:3, 3] for f in frames]),
+        pixels=sum(f.intrinsics.width * f.intrinsics.height for f in frames),
+        _depth_applied=True,
+    )
+
+
+def segment_gripper(
+    cloud: Any,
+    config: SegmentationConfig | None = None,
+    *,
+    viewpoints: np.ndarray | None = None,
+    pixels: int | None = None,
+    _depth_applied: bool = False,
+) -> GripperSegmentation:
     """Segment the gripper's parts in a coloured Open3D point cloud.
 
     Points whose hue is within ``hue_tolerance`` of a part's hue (and bright and saturated
     enough) are candidates; DBSCAN over all candidates keeps the largest cluster. Returns the
     kept points per part, their counts and a status; never raises for a gripper-free frame.
+
+    Args:
+        cloud: coloured world-frame point cloud (e.g. :func:`~lab.robotics.fuse_point_clouds`).
+        config: :class:`SegmentationConfig`.
+        viewpoints: optional (k, 3) camera centres in the world (enables the pose estimator's
+            visible-surface check; :func:`segment_frames` fills it in).
+        pixels: image area behind the cloud (all cameras), for the body-point threshold.
     """
     cfg = config or SegmentationConfig()
+    if cfg.max_depth is not None and not _depth_applied:
+        raise ConfigError(
+            f"max_depth={cfg.max_depth} is a camera depth and a fused cloud has none: use "
+            "segment_frames(frames, config) or fuse_point_clouds(frames, max_depth=...)"
+        )
+    if viewpoints is not None:
+        viewpoints = np.asarray(viewpoints, dtype=float).reshape(-1, 3)
+    if pixels is not None and pixels < 1:
+        raise DataError(f"pixels must be positive, got {pixels}")
     if not hasattr(cloud, "points"):
         raise DataError(
             f"segment_gripper needs an open3d.geometry.PointCloud, got {type(cloud).__name__}"
@@ -144,8 +233,6 @@ def segment_gripper(cloud: Any, config: SegmentationConfig | None = None) -> Gri
     # Saturation/value first (cheap), hue only for the survivors.
     mx, mn = cols.max(axis=1), cols.min(axis=1)
     bright = (mx >= cfg.min_value) & (mx - mn >= cfg.min_saturation * mx)
-    if cfg.max_depth is not None:
-        bright &= np.linalg.norm(pts, axis=1) <= cfg.max_depth
     sel = np.flatnonzero(bright)
     hsv = rgb_to_hsv(cols[sel])
     ok = (hsv[:, 1] >= cfg.min_saturation) & (hsv[:, 2] >= cfg.min_value)
@@ -183,13 +270,15 @@ def segment_gripper(cloud: Any, config: SegmentationConfig | None = None) -> Gri
     indices = {n: keep[part_of[keep] == i] for i, n in enumerate(names)}
     parts = {n: cloud.select_by_index(idx.tolist()) for n, idx in indices.items()}
     counts = {n: len(idx) for n, idx in indices.items()}
+    need = cfg.body_point_threshold(pixels)
     if len(keep) == 0:
         status, msg = "empty", f"no gripper-coloured cluster (colour candidates: {colour_counts})"
-    elif counts["body"] < cfg.min_body_points:
+    elif counts["body"] < need:
         status, msg = (
             "too_few_points",
-            f"{counts['body']} body points < min_body_points={cfg.min_body_points}",
+            f"{counts['body']} body points < {need} (min_body_points={cfg.min_body_points} "
+            f"per {cfg.reference_pixels} pixels, {pixels} pixels)",
         )
     else:
         status, msg = "ok", ""
-    return GripperSegmentation(parts, indices, counts, colour_counts, status, msg)
+    return GripperSegmentation(parts, indices, counts, colour_counts, status, msg, viewpoints, need)
