@@ -70,3 +70,34 @@ def test_every_module_imports_alone_without_cycles_or_warnings() -> None:
         [sys.executable, "-c", code, *modules], capture_output=True, text=True, check=False
     )
     assert res.returncode == 0, res.stderr[-2000:]
+
+
+def _run(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+
+
+def test_rul_and_the_domain_cli_import_none_of_the_vc_extra() -> None:
+    res = _run(
+        "import sys\n"
+        "import lab.signal, lab.signal.rul, lab.signal.rul.cli, lab.signal.rul.demo\n"
+        "heavy = {'librosa', 'soundfile', 'pyworld', 'pysptk', 'ot'} & set(sys.modules)\n"
+        "assert not heavy, heavy\n"
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+
+
+def test_vc_without_its_extra_names_the_pip_line() -> None:
+    block = "import sys\nsys.modules['librosa'] = None  # as if librosa were not installed\n"
+    res = _run(block + "import lab.signal.vc\n")
+    assert res.returncode != 0
+    assert "pip install 'labworks-signal[vc]'" in res.stderr and "librosa" in res.stderr
+    # the domain CLI still serves rul; `lab signal vc ...` fails in one line with exit status 2
+    res = _run(
+        block
+        + "from lab.signal.cli import main\n"
+        + "assert main(['vc', 'train', '--source', 'a', '--target', 'b']) == 2\n"
+        + "import lab.signal.rul.cli\n"
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "labworks-signal[vc]" in lines[0], lines

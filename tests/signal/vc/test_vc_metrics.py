@@ -93,8 +93,8 @@ def test_mfcc_mcd_zero_on_same_audio_and_grows_with_speaker_change():
 
 
 def test_world_metrics_and_baseline():
-    pytest.importorskip("pyworld", reason="needs the world extra (pyworld, pysptk)")
-    pytest.importorskip("pysptk", reason="needs the world extra (pyworld, pysptk)")
+    pytest.importorskip("pyworld", reason="needs the vc extra (pyworld, pysptk)")
+    pytest.importorskip("pysptk", reason="needs the vc extra (pyworld, pysptk)")
     from lab.signal.vc import MeanVarianceConverter, all_pass_constant, world_metrics
 
     assert all_pass_constant(22050) == 0.455 and all_pass_constant(16000) == 0.42

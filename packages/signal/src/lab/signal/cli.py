@@ -14,14 +14,35 @@ See :mod:`lab.signal.rul.cli` and :mod:`lab.signal.vc.cli` for the flags.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
+from typing import Any
 
 __all__ = ["main"]
 
 
+def _register_vc(sub: Any) -> None:
+    """``vc``, or a stand-in that names the pip line when the [vc] extra is missing."""
+    try:
+        from .vc.cli import register
+    except ImportError as exc:  # lab.core.require's error: "... pip install '...[vc]'"
+        missing = str(exc)
+
+        def _missing(args: argparse.Namespace) -> int:
+            print(f"lab signal vc: error: {missing}", file=sys.stderr)
+            return 2
+
+        vc = sub.add_parser(
+            "vc", help="CLOT-GAN voice conversion (needs labworks-signal[vc])", add_help=False
+        )
+        vc.add_argument("words", nargs=argparse.REMAINDER)
+        vc.set_defaults(func=_missing)
+        return
+    register(sub)
+
+
 def _parser() -> argparse.ArgumentParser:
     from .rul.cli import register as register_rul
-    from .vc.cli import register as register_vc
 
     parser = argparse.ArgumentParser(
         prog="lab signal",
@@ -30,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="method", metavar="METHOD", required=True)
     register_rul(sub)
-    register_vc(sub)  # the vc modules import their [vc] dependencies only when a command runs
+    _register_vc(sub)
     return parser
 
 

@@ -1,7 +1,10 @@
 """lab.signal.vc: CLOT-GAN non-parallel voice conversion (Dhar, Akhter, Jana, Das 2025).
 
+Needs the ``vc`` extra (``pip install 'labworks-signal[vc]'``: librosa, soundfile, pyworld,
+pysptk); importing this package without it raises an error naming that line.
+
 Audio front end (:func:`load_wav`, :func:`save_wav`, :func:`resample`, :func:`mel_spectrogram`,
-:func:`griffin_lim`), WORLD analysis/synthesis (the ``world`` extra), the model
+:func:`griffin_lim`), WORLD analysis/synthesis, the model
 (:class:`CLOTGAN`, :class:`CLOTGANConfig`: a 2D-1D-2D GLU :class:`Generator` with frame masking,
 PatchGAN / ViT / Conformer discriminators combined by collective learning, least-squares,
 cycle, identity and Sinkhorn losses), the :func:`sinkhorn_divergence`, metrics (:func:`mcd`,
@@ -11,6 +14,7 @@ cycle, identity and Sinkhorn losses), the :func:`sinkhorn_divergence`, metrics (
 
 from __future__ import annotations
 
+from ._deps import VC_EXTRA  # first: checks the [vc] extra before any module of vc needs it
 from .audio import (
     MelConfig,
     check_waveform,
@@ -64,6 +68,7 @@ __all__ = [
     "CLOTGAN",
     "DISCRIMINATOR_KINDS",
     "MCD_CONSTANT",
+    "VC_EXTRA",
     "CLOTGANConfig",
     "CLOTGANNetworks",
     "ConformerDiscriminator",

@@ -1,4 +1,4 @@
-"""The named baseline: mean/variance mel-cepstrum transfer with WORLD (needs the world extra).
+"""The named baseline: mean/variance mel-cepstrum transfer with WORLD (needs the vc extra).
 
 Training: WORLD analysis of both speakers' utterances; per-coefficient mean and standard
 deviation of the mel-cepstra c1..cD over the non-silent frames (within ``silence_db`` = 40 dB of

@@ -104,7 +104,7 @@ class CLOTGANConfig:
     checkpoint_every: int = 250
     log_every: int = 10
     f0_stats: bool = field(
-        default=True, metadata={"help": "also store log-F0 stats (needs the world extra)"}
+        default=True, metadata={"help": "also store log-F0 stats (needs the vc extra)"}
     )
     stats_silence_db: float = field(
         default=0.0,
@@ -531,7 +531,7 @@ class CLOTGAN:
         """Convert a mono waveform at ``config.mel.sample_rate``; returns float32 audio.
 
         ``vocoder="griffin_lim"``: Griffin-Lim on the converted log-mel. ``vocoder="world"``
-        (OURS, needs the world extra and F0 stats): WORLD analysis of the source, envelope
+        (OURS, needs the vc extra and F0 stats): WORLD analysis of the source, envelope
         multiplied by ``exp(2 * (converted - source log-mel))`` (first smoothed along the mel
         axis when ``config.world_lifter > 0``) interpolated to WORLD's frames and frequency
         bins, log-Gaussian F0 transfer, WORLD synthesis. An output whose peak

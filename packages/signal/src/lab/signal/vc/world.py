@@ -1,6 +1,6 @@
-"""WORLD analysis/synthesis (pyworld) and mel-cepstra (pysptk): the ``world`` extra.
+"""WORLD analysis/synthesis (pyworld) and mel-cepstra (pysptk), part of the ``vc`` extra.
 
-``pip install 'labworks-signal[world]'`` installs pyworld, pysptk and ``setuptools<81`` (pyworld
+``pip install 'labworks-signal[vc]'`` installs pyworld, pysptk and ``setuptools<81`` (pyworld
 0.3.5 imports ``pkg_resources``, which setuptools 81 removed).
 """
 
@@ -14,6 +14,7 @@ import numpy as np
 
 from lab.core import ConfigError, DataError, require
 
+from ._deps import VC_EXTRA as _EXTRA
 from .audio import check_waveform
 
 __all__ = [
@@ -26,7 +27,6 @@ __all__ = [
     "world_synthesize",
 ]
 
-_EXTRA = "labworks-signal[world]"
 
 #: All-pass constants commonly used for mel-cepstra at these sampling rates (SPTK tables).
 _ALPHAS = {
