@@ -216,8 +216,21 @@ class GripperModel:
         if not np.isfinite(scale) or scale <= 0:
             raise ConfigError(f"mesh scale must be positive, got {scale!r}")
         mesh = o3d().io.read_triangle_mesh(str(path))
+        if len(mesh.vertices) == 0:
+            head = path.read_bytes()[:3]
+            what = (
+                "is not a PLY file (it does not start with 'ply')"
+                if path.suffix.lower() == ".ply" and head != b"ply"
+                else "could not be parsed"
+            )
+            raise DataError(
+                f"gripper mesh {str(path)!r} {what}: Open3D read no vertices from it"
+            )
         if len(mesh.triangles) == 0:
-            raise DataError(f"gripper mesh {str(path)!r} has no triangles")
+            raise DataError(
+                f"gripper mesh {str(path)!r} has {len(mesh.vertices)} vertices but no "
+                "triangles (a point cloud, not a mesh)"
+            )
         if scale != 1.0:
             mesh.scale(scale, center=np.zeros(3))
         tcp_arr = np.asarray(tcp_offset, dtype=float)
@@ -334,6 +347,16 @@ class GripperModel:
         pcd = o3d().geometry.PointCloud(o3d().utility.Vector3dVector(pts))
         pcd.normals = o3d().utility.Vector3dVector(nrm)
         return pcd.voxel_down_sample(voxel_size)
+
+    def fixed_width(self) -> float:
+        """Opening of a user mesh with fingers: the gap between the fingers' facing sides
+        along x (NaN when the fingers overlap in x or the model has none)."""
+        if not self.finger_parts:
+            return float("nan")
+        a = np.asarray(self.parts[self.finger_parts[0]].vertices)[:, 0]
+        b = np.asarray(self.parts[self.finger_parts[1]].vertices)[:, 0]
+        gap = float(a.min() - b.max())
+        return gap if gap >= 0 else float("nan")
 
     def finger_thickness(self) -> float:
         """Thickness of a finger along x (for the opening-width estimate)."""

@@ -29,6 +29,10 @@ import numpy as np
 from lab.core import ConfigError, DataError
 
 from ._open3d import o3d
+from .transforms import check_pose
+
+#: A frame whose median valid depth exceeds this (m) is taken for depth in the wrong unit.
+MAX_PLAUSIBLE_DEPTH = 20.0
 
 __all__ = [
     "CameraIntrinsics",
@@ -149,13 +153,31 @@ class RGBDFrame:
             raise DataError(
                 f"frame {self.name!r}: depth must be ({h}, {w}), got {self.depth.shape}"
             )
+        if not np.issubdtype(self.depth.dtype, np.floating):
+            raise DataError(
+                f"frame {self.name!r}: depth is {self.depth.dtype}; RGBDFrame wants float metres. "
+                f"Integer depth (e.g. uint16 millimetres) must be divided by the camera's "
+                f"depth_scale first: depth.astype(np.float32) / intrinsics.depth_scale "
+                f"(here {self.intrinsics.depth_scale}), as load_rgbd_folder does"
+            )
         if np.any(self.depth < 0):
             raise DataError(
                 f"frame {self.name!r}: negative depth values (min {np.nanmin(self.depth)})"
             )
-        t = np.asarray(self.cam_to_world)
-        if t.shape != (4, 4) or not np.allclose(t[3], [0, 0, 0, 1]):
-            raise DataError(f"frame {self.name!r}: cam_to_world must be a 4x4 rigid transform")
+        valid = self.depth[np.isfinite(self.depth) & (self.depth > 0)]
+        if valid.size and float(np.median(valid)) > MAX_PLAUSIBLE_DEPTH:
+            raise DataError(
+                f"frame {self.name!r}: median depth {float(np.median(valid)):.1f} m is not a "
+                f"tabletop scene (> {MAX_PLAUSIBLE_DEPTH} m): depth must be in metres; divide "
+                f"millimetres by depth_scale (here {self.intrinsics.depth_scale})"
+            )
+        try:
+            check_pose(self.cam_to_world, f"frame {self.name!r}: cam_to_world")
+        except DataError as exc:
+            raise DataError(
+                f"{exc} (it must be a rigid camera-to-world pose: orthonormal rotation, "
+                "det +1, no scale or shear)"
+            ) from None
 
     @classmethod
     def from_open3d(

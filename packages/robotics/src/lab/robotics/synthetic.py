@@ -215,7 +215,7 @@ def _rays(intr: CameraIntrinsics, cam_to_world: np.ndarray) -> np.ndarray:
 
 
 def render_frame(
-    meshes: Sequence[tuple[Any, np.ndarray, int]],
+    meshes: Sequence[tuple[Any, np.ndarray | None, int]],
     intr: CameraIntrinsics,
     cam_to_world: np.ndarray,
     rng: np.random.Generator,
@@ -223,13 +223,25 @@ def render_frame(
     depth_noise: float,
     color_noise: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Ray-cast (mesh, colour, label) triples: colour uint8, depth float32 (m), label uint8."""
+    """Ray-cast (mesh, colour, label) triples: colour uint8, depth float32 (m), label uint8.
+
+    ``colour`` is an RGB triple in [0, 1], or None to use the mesh's per-vertex colours
+    (interpolated barycentrically over each triangle).
+    """
     O3D = o3d()
     scene = O3D.t.geometry.RaycastingScene()
-    colours, labels = [], []
+    colours, labels, vertex_cols = [], [], []
     for mesh, colour, label in meshes:
         scene.add_triangles(O3D.t.geometry.TriangleMesh.from_legacy(mesh))
-        colours.append(colour)
+        if colour is None:
+            if not mesh.has_vertex_colors():
+                raise DataError("render_frame: colour None needs a mesh with vertex colours")
+            tri = np.asarray(mesh.triangles)
+            vertex_cols.append(np.asarray(mesh.vertex_colors)[tri])  # (n_tri, 3 vertices, 3)
+            colours.append(np.zeros(3))
+        else:
+            vertex_cols.append(None)
+            colours.append(np.asarray(colour, dtype=float))
         labels.append(label)
     rays = _rays(intr, cam_to_world)
     hit = scene.cast_rays(O3D.core.Tensor(rays))
@@ -240,9 +252,20 @@ def render_frame(
     gid = np.where(valid, gid, 0)
     col_tab = np.asarray(colours, dtype=float)
     lab_tab = np.asarray(labels, dtype=np.uint8)
+    base = col_tab[gid]
+    if any(v is not None for v in vertex_cols):
+        prim = hit["primitive_ids"].numpy().astype(np.int64)
+        uv = hit["primitive_uvs"].numpy()
+        for g, vc in enumerate(vertex_cols):
+            if vc is None:
+                continue
+            m = valid & (gid == g)
+            c = vc[prim[m]]
+            u, v = uv[m][:, :1], uv[m][:, 1:2]
+            base[m] = (1 - u - v) * c[:, 0] + u * c[:, 1] + v * c[:, 2]
     d = rays[..., 3:] / np.linalg.norm(rays[..., 3:], axis=-1, keepdims=True)
     shade = 0.35 + 0.65 * np.abs(np.sum(nrm * d, axis=-1))
-    color = col_tab[gid] * shade[..., None] * 255.0
+    color = base * shade[..., None] * 255.0
     color = np.where(valid[..., None], color, 20.0)
     if color_noise > 0:
         color = color + rng.normal(0, color_noise, size=color.shape)
@@ -272,9 +295,12 @@ def synthesize_episode(
     Args:
         config: scene/camera/noise settings (defaults: :class:`SyntheticConfig`).
         seed: seeds trajectory, clutter and noise (numpy Generator; fully reproducible).
-        gripper: a default-gripper model (its fingers are moved to each frame's width).
+        gripper: the default gripper (its fingers are moved to each frame's width) or a user
+            mesh (:meth:`GripperModel.from_mesh`), rendered with its per-vertex colours; a
+            user mesh has a fixed opening, so its widths are :meth:`GripperModel.fixed_width`.
         poses: optional (T, 4, 4) gripper-to-world poses to render instead of a random trajectory.
-        widths: optional (T,) openings; default a smooth random open/close profile.
+        widths: optional (T,) openings; default a smooth random open/close profile (default
+            gripper only: a user mesh cannot be given other widths than its own).
     """
     cfg = config or SyntheticConfig()
     model = gripper or GripperModel.default()
@@ -288,18 +314,23 @@ def synthesize_episode(
         for i, p in enumerate(poses):
             check_pose(p, f"poses[{i}]")
     n = len(poses)
-    if widths is None:
+    if model.config is None:  # a user mesh: its opening is what the mesh shows
+        fixed = np.full(n, model.fixed_width())
+        if widths is not None and not np.allclose(
+            np.asarray(widths, dtype=float), fixed, atol=1e-6, equal_nan=True
+        ):
+            raise DataError(
+                f"a user mesh has a fixed opening ({fixed[0]:.4f} m); synthesize_episode "
+                "cannot render it at other widths (omit widths)"
+            )
+        widths = fixed
+    elif widths is None:
         phase = rng.uniform(0, 2 * np.pi)
         s = 0.5 + 0.5 * np.sin(phase + np.linspace(0, 2 * np.pi, n))
         widths = cfg.min_width + (cfg.max_width - cfg.min_width) * s
     widths = np.asarray(widths, dtype=float)
     if widths.shape != (n,):
         raise DataError(f"widths must have shape ({n},), got {widths.shape}")
-    if model.config is None and model.finger_parts:
-        raise ConfigError(
-            "synthesize_episode animates the default gripper; a user mesh with fingers "
-            "cannot change its width"
-        )
     if model.config is not None and (widths.min() < 0 or widths.max() > model.config.max_width):
         raise DataError(
             f"widths must lie in [0, {model.config.max_width}], got range "
@@ -315,11 +346,7 @@ def synthesize_episode(
         for name, mesh in m.parts.items():
             g = o3d().geometry.TriangleMesh(mesh)
             g.transform(poses[i])
-            colour = (
-                np.asarray(mesh.vertex_colors)[0]
-                if mesh.has_vertex_colors()
-                else np.array([0, 1.0, 0])
-            )
+            colour = None if mesh.has_vertex_colors() else np.array([0, 1.0, 0])
             parts.append((g, colour, PART_LABELS.get(name, 1)))
         per_cam, per_lab = [], []
         for c, cam in enumerate(cams):
