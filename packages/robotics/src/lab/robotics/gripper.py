@@ -223,9 +223,7 @@ class GripperModel:
                 if path.suffix.lower() == ".ply" and head != b"ply"
                 else "could not be parsed"
             )
-            raise DataError(
-                f"gripper mesh {str(path)!r} {what}: Open3D read no vertices from it"
-            )
+            raise DataError(f"gripper mesh {str(path)!r} {what}: Open3D read no vertices from it")
         if len(mesh.triangles) == 0:
             raise DataError(
                 f"gripper mesh {str(path)!r} has {len(mesh.vertices)} vertices but no "
