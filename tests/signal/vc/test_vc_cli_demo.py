@@ -106,7 +106,13 @@ def test_cli_train_resume_convert(tmp_path, capsys):
             str(run / "model.pt"),
         ]
     )
-    assert rc == 2 and "8000 Hz, expected 16000" in capsys.readouterr().out
+    msg = capsys.readouterr().out
+    assert rc == 2 and "8000 Hz, expected 16000" in msg and "--resample" in msg
+    rc = main(
+        ["vc", "convert", str(tmp_path / "r8k.wav"), "-o", str(out), "--model",
+         str(run / "model.pt"), "--resample", "--device", "cpu"]
+    )  # fmt: skip
+    assert rc == 0 and load_wav(out, SR)[1] == SR
     # the MKDPINN subcommands are untouched
     with pytest.raises(SystemExit):
         main(["rul", "--help"])
@@ -155,3 +161,25 @@ def test_demo_runs_and_measures(tmp_path):
     assert m["mfcc_mcd_clotgan"] < m["mfcc_mcd_no_conversion"]
     assert all(Path(p).is_file() for p in res.plots)
     assert sys.modules["lab.signal.vc.demo"].demo_config().steps == m["steps"]
+
+
+def test_cli_train_checks_every_wav_before_making_a_run_folder(tmp_path, capsys):
+    import soundfile as sf
+
+    src, tgt = _folders(tmp_path)
+    cfg_file = tmp_path / "cfg.json"
+    cfg_file.write_text(json.dumps(config_to_dict(_config(1))))
+    runs = tmp_path / "runs"
+    stereo = np.stack([np.sin(np.arange(SR // 4) / 5.0)] * 2, axis=1).astype(np.float32) * 0.3
+    sf.write(tgt / "stereo.wav", stereo, SR)
+    base = ["vc", "train", "--source", str(src), "--target", str(tgt), "--config", str(cfg_file)]
+    base += ["--out", str(runs), "--device", "cpu"]
+    assert main(base) == 2
+    msg = capsys.readouterr().out
+    assert "2 channels" in msg and "--mono" in msg
+    assert not (runs / "clotgan").exists() or not any((runs / "clotgan").iterdir())
+    assert main(["vc", "train", "--source", str(tmp_path / "nowhere"), *base[4:]]) == 2
+    assert not (runs / "clotgan").exists() or not any((runs / "clotgan").iterdir())
+    assert main([*base, "--mono"]) == 0  # averaged channels are accepted
+    (run,) = list((runs / "clotgan").iterdir())
+    assert json.loads((run / "config.json").read_text())["mono"] is True

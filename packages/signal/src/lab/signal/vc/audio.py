@@ -144,8 +144,8 @@ def load_wav(
     if data.shape[1] > 1:
         if mono == "error":
             raise DataError(
-                f"audio file {str(path)!r} has {data.shape[1]} channels; pass mono='mean' "
-                "to average them"
+                f"audio file {str(path)!r} has {data.shape[1]} channels; average them with "
+                "mono='mean' (command line: --mono)"
             )
         if mono != "mean":
             raise ConfigError(f"mono must be 'error' or 'mean', got {mono!r}")
@@ -158,7 +158,7 @@ def load_wav(
         if not resample_to_rate:
             raise DataError(
                 f"audio file {str(path)!r} has sample rate {sr} Hz, expected {sample_rate} Hz "
-                "(pass resample_to_rate=True to convert)"
+                "(convert it with resample_to_rate=True; command line: --resample)"
             )
         wav = resample(wav, sr, sample_rate)
         sr = sample_rate

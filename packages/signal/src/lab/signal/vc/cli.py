@@ -6,6 +6,9 @@ The domain CLI hooks this in with :func:`register`::
     lab signal vc train --source DIR --target DIR --resume runs/clotgan/<stamp>
     lab signal vc convert IN.wav -o OUT.wav --model runs/clotgan/<stamp>/model.pt [--vocoder world]
 
+``--resample`` and ``--mono`` accept WAVs of another rate or with several channels (refused
+otherwise). A run folder is made only after the device, the config and every WAV are checked.
+
 Every field of :class:`~lab.signal.vc.CLOTGANConfig` is a flag (nested ones as
 ``--generator.channels-2d 128``, ``--discriminator.kinds cnn vit``); ``--config FILE`` reads a
 JSON/YAML file first. Under ``torchrun`` training is data parallel (gradients averaged).
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +35,7 @@ from lab.core import (
     set_seed,
 )
 
-from .clotgan import CLOTGAN, CLOTGANConfig
+from .clotgan import CLOTGAN, CLOTGANConfig, load_utterances
 
 __all__ = ["register"]
 
@@ -62,16 +66,21 @@ def _train_model(args: argparse.Namespace) -> int:
     try:
         info = init_distributed(device=args.device)
         if args.resume is not None:
-            run = RunDir.open(args.resume)
+            run: RunDir | None = RunDir.open(args.resume)
             cfg = config_from_dict(CLOTGANConfig, run.load_config_dict())
         else:
+            run = None
             cfg = config_from_args(CLOTGANConfig, args)
-            run = _run_dir(args, cfg)
         set_seed(cfg.seed)
         model = CLOTGAN(cfg, device=info.device)
+        # every WAV is read and checked before a new run folder is made
+        source = load_utterances(args.source, cfg, "source")
+        target = load_utterances(args.target, cfg, "target")
+        if run is None:
+            run = _run_dir(args, cfg)
         if is_main():
             print(f"run folder: {run.path}")
-        history = model.fit(args.source, args.target, run_dir=run, resume=args.resume is not None)
+        history = model.fit(source, target, run_dir=run, resume=args.resume is not None)
         if is_main():
             path = model.save(run.path / "model.pt")
             summary: dict[str, Any] = {"model": str(path), "steps": model.trained_steps}
@@ -87,6 +96,12 @@ def _train_model(args: argparse.Namespace) -> int:
 def _convert(args: argparse.Namespace) -> int:
     try:
         model = CLOTGAN.load(args.model, device=args.device)
+        if args.mono or args.resample:  # this file's reading choices, over the model's own
+            model.config = replace(
+                model.config,
+                mono=model.config.mono or args.mono,
+                resample=model.config.resample or args.resample,
+            )
         out = model.convert_file(args.input, args.output, vocoder=args.vocoder)
     except LabError as exc:
         print(f"error: {exc}")
@@ -114,5 +129,11 @@ def register(subparsers: Any) -> None:
     cv.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.wav")
     cv.add_argument("--model", type=Path, required=True, help="model.pt (or a checkpoint)")
     cv.add_argument("--vocoder", choices=["griffin_lim", "world"], default="griffin_lim")
+    cv.add_argument(
+        "--mono", action="store_true", help="average the channels of a multi-channel input"
+    )
+    cv.add_argument(
+        "--resample", action="store_true", help="resample an input of another sample rate"
+    )
     cv.add_argument("--device", default="auto")
     cv.set_defaults(func=_convert)

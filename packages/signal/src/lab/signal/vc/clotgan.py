@@ -58,7 +58,14 @@ from .discriminators import DiscriminatorConfig, build_discriminator
 from .generator import Generator, GeneratorConfig, frame_mask
 from .losses import combine_losses, lsgan_d_loss, lsgan_g_loss, ot_loss
 
-__all__ = ["CLOTGAN", "CLOTGANConfig", "CLOTGANNetworks", "SpeakerStats", "speaker_stats"]
+__all__ = [
+    "CLOTGAN",
+    "CLOTGANConfig",
+    "CLOTGANNetworks",
+    "SpeakerStats",
+    "load_utterances",
+    "speaker_stats",
+]
 
 _FORMAT = "lab.signal.vc.clotgan/1"
 
@@ -122,6 +129,10 @@ class CLOTGANConfig:
     )
     resample: bool = field(
         default=False, metadata={"help": "resample WAVs of another rate instead of refusing them"}
+    )
+    mono: bool = field(
+        default=False,
+        metadata={"help": "average the channels of multi-channel WAVs instead of refusing them"},
     )
     seed: int = 0
 
@@ -225,10 +236,15 @@ class CLOTGANNetworks(nn.Module):
         self.f0_stats.copy_(torch.tensor(f0, device=dev))
 
 
-def _load_folder(source: AudioSource, cfg: CLOTGANConfig, name: str) -> list[np.ndarray]:
+def load_utterances(source: AudioSource, cfg: CLOTGANConfig, name: str) -> list[np.ndarray]:
+    """The utterances of one speaker: every WAV of a folder (read by :func:`load_wav` with the
+    config's ``resample`` and ``mono`` choices) or a checked list of waveforms."""
     sr = cfg.mel.sample_rate
     if isinstance(source, (str, Path)):
-        return [load_wav(p, sr, resample_to_rate=cfg.resample)[0] for p in list_wavs(source)]
+        mono: Literal["error", "mean"] = "mean" if cfg.mono else "error"
+        return [
+            load_wav(p, sr, mono=mono, resample_to_rate=cfg.resample)[0] for p in list_wavs(source)
+        ]
     wavs = [check_waveform(w, name=f"{name} utterance {i}") for i, w in enumerate(source)]
     if not wavs:
         raise DataError(f"{name}: no utterances given")
@@ -320,7 +336,7 @@ class CLOTGAN:
         self, source: AudioSource, name: str
     ) -> tuple[list[torch.Tensor], list[np.ndarray] | None]:
         cfg = self.config
-        wavs = _load_folder(source, cfg, name)
+        wavs = load_utterances(source, cfg, name)
         mels = [mel_spectrogram(w, cfg.mel, device=self.device) for w in wavs]
         f0s = None
         if cfg.f0_stats:
@@ -596,8 +612,12 @@ class CLOTGAN:
         """WAV -> WAV conversion (input checked by :func:`load_wav`)."""
         from .audio import save_wav
 
+        cfg = self.config
         wav, _ = load_wav(
-            in_path, self.config.mel.sample_rate, resample_to_rate=self.config.resample
+            in_path,
+            cfg.mel.sample_rate,
+            mono="mean" if cfg.mono else "error",
+            resample_to_rate=cfg.resample,
         )
         return save_wav(
             out_path, self.convert_wav(wav, vocoder=vocoder), self.config.mel.sample_rate
