@@ -95,3 +95,16 @@ def test_train_resume_and_eval(tmp_path, capsys):
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["n_rollouts"] == 5 and 0.0 <= result["success_rate"] <= 1.0
     assert result["checkpoint"].endswith("step_000000002.pt")
+
+
+def test_failed_train_leaves_no_run_folder(tmp_path):
+    import pytest
+
+    from lab.core import LabError
+
+    out = tmp_path / "bc"
+    with pytest.raises(LabError, match="does not exist"):
+        main(["train-bc", "--hdf5", str(tmp_path / "missing.hdf5"), "--out", str(out)])
+    with pytest.raises(LabError):
+        main(["train-bc", "--kind", "robot", "--device", "no-such-device", "--out", str(out)])
+    assert not out.exists()

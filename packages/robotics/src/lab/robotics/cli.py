@@ -135,6 +135,10 @@ def _cmd_label(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     bc = config_from_args(BCConfig, args)
+    get_device(args.device)  # validate the device before any work or run folder
+    for p in args.hdf5 or []:
+        if not Path(p).is_file():
+            raise DataError(f"demonstrations file {str(p)!r} does not exist")
     set_seed(bc.seed)
     env_cfg = ReachGraspConfig()
     if args.resume:
