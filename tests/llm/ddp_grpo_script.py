@@ -6,7 +6,8 @@ import torch
 import torch.distributed as dist
 
 from lab.core import cleanup_distributed, rank, set_seed
-from lab.llm import GRPOConfig, GRPOTrainer, arithmetic_task, build_tokenizer, tiny_causal_lm
+from lab.llm import tiny_causal_lm
+from lab.llm.pods import GRPOConfig, GRPOTrainer, arithmetic_task, build_tokenizer
 
 torch.set_num_threads(1)
 

@@ -13,15 +13,16 @@ from lab.llm.cli import main
 
 
 def test_cli_downsample(capsys):
-    assert main(["downsample", "--m", "2", "0", "1", "1", "0.5", "0.2"]) == 0
+    assert main(["pods", "downsample", "--m", "2", "0", "1", "1", "0.5", "0.2"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert sorted(out["rewards"]) == [0.0, 1.0]
-    assert main(["downsample", "--m", "9", "0", "1"]) == 2
+    assert main(["pods", "downsample", "--m", "9", "0", "1"]) == 2
     assert "m=9" in capsys.readouterr().err
 
 
 def test_cli_grpo_runs_and_resumes(tmp_path, capsys):
     argv = [
+        "pods",
         "grpo",
         "--task",
         "arithmetic",
@@ -77,15 +78,18 @@ def test_cli_grpo_runs_and_resumes(tmp_path, capsys):
     )
     rows = [r for r in RunDir.open(summary["run_dir"]).metrics() if "step" in r]
     assert [r["step"] for r in rows] == [1, 2, 3]
-    assert main(["grpo", "--n", "4", "--m", "8", "--device", "cpu", "--out", str(tmp_path)]) == 2
+    assert (
+        main(["pods", "grpo", "--n", "4", "--m", "8", "--device", "cpu", "--out", str(tmp_path)])
+        == 2
+    )
     assert "num_train_generations" in capsys.readouterr().err
-    assert main(["grpo", "--task", "gsm8k", "--device", "cpu", "--out", str(tmp_path)]) == 2
+    assert main(["pods", "grpo", "--task", "gsm8k", "--device", "cpu", "--out", str(tmp_path)]) == 2
     assert "data_path" in capsys.readouterr().err
 
 
 @slow
 def test_demo(tmp_path):
-    from lab.llm.demo import demo
+    from lab.llm.pods.demo import demo
 
     res = demo(tmp_path, device=torch.device("cpu"), seed=0, steps=3, sft_steps=20)
     assert all(p.is_file() for p in res.plots)
@@ -100,13 +104,13 @@ def test_demo(tmp_path):
     not cuda_available(), reason="needs a CUDA device"
 )  # lab.core.testing.gpu does not skip
 def test_grpo_step_on_cuda():
-    from lab.llm import (
+    from lab.llm import tiny_causal_lm
+    from lab.llm.pods import (
         GRPOConfig,
         GRPOTrainer,
         arithmetic_reward,
         arithmetic_task,
         build_tokenizer,
-        tiny_causal_lm,
     )
 
     tok = build_tokenizer()
@@ -132,7 +136,7 @@ def test_grpo_step_on_cuda():
 
 def test_downsample_on_every_device():
     from lab.core.testing import available_devices
-    from lab.llm import max_variance_downsample
+    from lab.llm.pods import max_variance_downsample
 
     for dev in available_devices():
         r = torch.tensor([[0.0, 1.0, 1.0, 1.0]], device=dev)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from lab.core import ConfigError, DataError
-from lab.llm import (
+from lab.llm.pods import (
     downsample,
     max_reward_downsample,
     max_variance_downsample,

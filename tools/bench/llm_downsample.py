@@ -21,7 +21,11 @@ import numpy as np
 import torch
 
 from lab.core import get_device
-from lab.llm import max_variance_downsample, max_variance_downsample_bruteforce, subset_variance
+from lab.llm.pods import (
+    max_variance_downsample,
+    max_variance_downsample_bruteforce,
+    subset_variance,
+)
 
 
 def _time(fn, repeat: int) -> float:

@@ -36,7 +36,8 @@ from typing import Any
 import torch
 
 from lab.core import get_device, set_seed
-from lab.llm import (
+from lab.llm import tiny_causal_lm
+from lab.llm.pods import (
     GRPOConfig,
     GRPOTrainer,
     SFTConfig,
@@ -45,7 +46,6 @@ from lab.llm import (
     build_tokenizer,
     evaluate,
     sft_warm_start,
-    tiny_causal_lm,
 )
 
 

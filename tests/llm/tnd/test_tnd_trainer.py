@@ -8,8 +8,8 @@ import torch
 
 from lab.core import ConfigError, DataError, RunDir
 from lab.core.testing import assert_state_dicts_equal
+from lab.llm import tiny_causal_lm
 from lab.llm.generation import generate_completions
-from lab.llm.models import tiny_causal_lm
 from lab.llm.tnd import (
     AgePredictorConfig,
     StudentLM,

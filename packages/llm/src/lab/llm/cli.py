@@ -1,132 +1,56 @@
-"""``lab llm``: GRPO / PODS training and down-sampling from the command line.
+"""``lab llm <method> ...``: one command group per method subpackage.
 
-    lab llm grpo --task arithmetic --downsample max_variance --n 32 --m 8 --max-steps 50
-    lab llm grpo --task gsm8k --data-path /data/gsm8k --model smollm2 --use-peft --n 16 --m 4
-    lab llm downsample --m 2 0 1 1 0.5 0.2
+    lab llm pods grpo --task arithmetic --downsample max_variance --n 32 --m 8 --max-steps 50
+    lab llm pods downsample --m 2 0 1 1 0.5 0.2
+    lab llm tnd run --modes tnd clm --seeds 0 1 2
+    lab llm continual --stream synthetic --methods sequential per_task olora
 
-Every :class:`lab.llm.GRPOConfig` and :class:`lab.llm.experiment.ExperimentConfig` field is a
-flag (``--num-generations``, ``--num-train-generations``, ``--beta``, ...); ``--n``/``--m`` are
-short for the first two. ``--config FILE`` reads GRPOConfig keys from JSON/YAML.
-Under ``torchrun --nproc_per_node K -m lab.core.cli llm grpo ...`` every rank trains on its own
-prompts with averaged gradients.
+The pre-0.2 commands ``lab llm grpo ...`` and ``lab llm downsample ...`` still work until
+labworks 0.3, with a deprecation line on stderr naming ``lab llm pods ...``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 
-from lab.core import (
-    LabError,
-    add_config_arguments,
-    cleanup_distributed,
-    config_from_args,
-    is_main,
-    setup_logging,
-)
+from lab.core import LabError, rewrite_moved_command, setup_logging
 
 __all__ = ["main"]
 
+_MOVED: dict[tuple[str, ...], tuple[str, ...]] = {
+    ("grpo",): ("pods", "grpo"),
+    ("downsample",): ("pods", "downsample"),
+}
+
 
 def _parser() -> argparse.ArgumentParser:
-    from .experiment import ExperimentConfig
-    from .grpo import GRPOConfig
+    from .continual.cli import register as register_continual
+    from .pods.cli import register as register_pods
+    from .tnd.cli import register as register_tnd
 
     parser = argparse.ArgumentParser(
         prog="lab llm",
-        description="lab.llm: GRPO with PODS rollout down-sampling; continual PEFT.",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-v", "--verbose", action="count", default=0)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    g = sub.add_parser(
-        "grpo",
-        help="SFT warm start, then GRPO/PODS on a verifiable-reward task",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    add_config_arguments(g, GRPOConfig)
-    add_config_arguments(g, ExperimentConfig)
-    g.add_argument(
-        "--n",
-        dest="cfg__num_generations",
-        type=int,
-        default=argparse.SUPPRESS,
-        help="short for --num-generations (rollouts sampled per prompt)",
-    )
-    g.add_argument(
-        "--m",
-        dest="cfg__num_train_generations",
-        type=int,
-        default=argparse.SUPPRESS,
-        help="short for --num-train-generations (rollouts kept per prompt)",
-    )
-    d = sub.add_parser(
-        "downsample", help="indices chosen by a down-sampling rule for one reward vector"
-    )
-    d.add_argument("--m", type=int, required=True)
-    d.add_argument(
-        "--rule", default="max_variance", choices=["max_variance", "max_reward", "random"]
-    )
-    d.add_argument("--seed", type=int, default=0)
-    d.add_argument("rewards", type=float, nargs="+")
-    from .continual.cli import register as register_continual
-
-    register_continual(sub)  # `lab llm continual ...` (parameter-efficient continual fine-tuning)
-    from .tnd.cli import register as register_tnd
-
+    sub = parser.add_subparsers(dest="command", required=True, metavar="METHOD")
+    register_pods(sub)  # `lab llm pods ...` (GRPO with PODS down-sampling)
     register_tnd(sub)  # `lab llm tnd ...` (Trial-and-Demonstration word learning)
+    register_continual(sub)  # `lab llm continual ...` (parameter-efficient continual fine-tuning)
     return parser
 
 
-def _grpo(args: argparse.Namespace) -> int:
-    from .experiment import ExperimentConfig, run_experiment
-    from .grpo import GRPOConfig
-
-    grpo = config_from_args(GRPOConfig, args)
-    exp_args = argparse.Namespace(**{k: v for k, v in vars(args).items() if k != "config_file"})
-    exp = config_from_args(ExperimentConfig, exp_args)
-    res = run_experiment(exp, grpo)
-    if is_main():
-        summary = {
-            "run_dir": res["run_dir"],
-            "before": res["before"],
-            "after": res["after"],
-            "final_reward": res["history"][-1]["reward"] if res["history"] else None,
-            "sft_seconds": round(res["sft_seconds"], 2),
-            "grpo_seconds": round(res["grpo_seconds"], 2),
-        }
-        print(json.dumps(summary, indent=2))
-    cleanup_distributed()
-    return 0
-
-
-def _downsample(args: argparse.Namespace) -> int:
-    import torch
-
-    from .downsample import downsample
-
-    idx = downsample(
-        args.rewards, args.m, args.rule, generator=torch.Generator().manual_seed(args.seed)
-    )
-    print(
-        json.dumps(
-            {"indices": [int(i) for i in idx], "rewards": [args.rewards[int(i)] for i in idx]}
-        )
-    )
-    return 0
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``lab llm`` (registered under ``lab.cli``)."""
-    parser = _parser()
-    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    """Entry point of ``lab llm`` (registered under ``lab.cli``); returns the exit status."""
+    args_in = rewrite_moved_command(
+        sys.argv[1:] if argv is None else list(argv), _MOVED, prog="lab llm"
+    )
+    args = _parser().parse_args(args_in)
     setup_logging(args.verbose)
     try:
-        if args.command == "grpo":
-            return _grpo(args)
-        if args.command == "downsample":
-            return _downsample(args)
         return int(args.func(args))
     except LabError as exc:
         print(f"lab llm: error: {exc}", file=sys.stderr)
