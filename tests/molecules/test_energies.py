@@ -123,10 +123,10 @@ def test_nonfinite_raises_with_count_and_first_configuration() -> None:
 
 
 def test_callable_energy_and_names() -> None:
-    e = CallableEnergy(lambda x: x.pow(2).sum(-1), 2, 2, tau=0.5)
+    e = CallableEnergy(lambda x: x.pow(2).sum(-1), 2, 2, tau=0.5, translation_invariant=False)
     val, grad = energy_and_grad(e, torch.ones(2, 4))
     assert val.tolist() == [4.0, 4.0] and torch.allclose(grad, 2 * torch.ones(2, 4))
-    bad = CallableEnergy(lambda x: x, 2, 2)
+    bad = CallableEnergy(lambda x: x, 2, 2, translation_invariant=False)
     with pytest.raises(DataError, match="expected a tensor of shape"):
         bad(torch.ones(2, 4))
     assert isinstance(make_energy("lj55"), LennardJones) and make_energy("lj55").n_particles == 55
@@ -147,3 +147,28 @@ def test_reference_statistics_and_lj13_virial() -> None:
     assert energy(lj).mean().item() == pytest.approx(-43.13, abs=0.01)
     # E[x . grad E] = tau * d_eff = 39 - 3 in the benchmark convention
     assert virial(energy, lj) == pytest.approx(36.0, abs=0.3)
+
+
+def test_callable_energy_needs_an_explicit_invariance_claim_and_checks_it() -> None:
+    import warnings
+
+    from lab.molecules.particles import TranslationInvarianceWarning
+
+    with pytest.raises(ConfigError, match="translation_invariant=True or False"):
+        CallableEnergy(lambda x: x.pow(2).sum(-1), 3, 2)
+    x = torch.randn(16, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    lying = CallableEnergy(lambda x: x.pow(2).sum(-1), 3, 2, translation_invariant=True)
+    with pytest.warns(TranslationInvarianceWarning, match="changes the energy by up to"):
+        lying(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lying(x)  # checked once, on the first batch
+        pairwise = CallableEnergy(
+            lambda x: (x.view(-1, 3, 2)[:, 0] - x.view(-1, 3, 2)[:, 1]).pow(2).sum(-1),
+            3,
+            2,
+            translation_invariant=True,
+        )
+        pairwise(x)
+        assert pairwise.check_translation_invariance(x) < 1e-10
+    assert lying.check_translation_invariance(x.float()) > 1e-2

@@ -129,7 +129,7 @@ def _blows_up(x: torch.Tensor) -> torch.Tensor:
 
 
 def test_nonfinite_energies_raise_or_are_skipped_and_counted() -> None:
-    energy = CallableEnergy(_blows_up, 3, 2)
+    energy = CallableEnergy(_blows_up, 3, 2, translation_invariant=False)
     with pytest.raises(NonFiniteEnergyError, match=r"of 16 configurations have a non-finite"):
         AdjointSampler(energy, TINY, device="cpu").fit(epochs=1, show_progress=False)
     cfg = AdjointSamplingConfig(**{**TINY.__dict__, "on_nonfinite": "skip"})

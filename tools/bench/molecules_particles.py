@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from lab.core import get_device, set_seed
-from lab.molecules import EGNNConfig, simulate
+from lab.molecules import simulate
 from lab.molecules.particles import (
     AdjointSampler,
     AdjointSamplingConfig,
@@ -53,63 +53,19 @@ from lab.molecules.particles import (
     mala,
     virial,
 )
+from lab.molecules.particles.cli import EVAL_STEPS as CLI_EVAL_STEPS
 from lab.molecules.particles.cli import start_configurations
 from lab.molecules.particles.plots import distance_histogram, energy_histogram
 
 #: CPU-sized Adjoint Sampling configs (each system < 15 min on 2 uncontended cores, 1 torch
-#: thread). Two choices follow from measurements (docs/benchmarks/molecules.md):
-#:
-#: - the replay buffer keeps about 20 epochs of samples, the paper's ratio (10,000 / 512): with
-#:   the paper's absolute 10,000 a CPU run of 128 samples per epoch never flushes the samples of
-#:   its first, untrained epochs, and the regression keeps chasing them;
-#: - LJ uses the quadratic time grid ``t = s^2`` (OURS): with 100 uniform steps the first step
-#:   injects kappa(0.01) = 0.56 of the total variance 4 in one Euler step (the paper's 1,000
-#:   steps inject 0.06), and the stiff LJ control then throws particles onto each other; the
-#:   quadratic grid's first steps are as fine as the paper's while its last steps still resolve
-#:   the small noise scales (the ``variance`` grid does not: it collides, see the docs).
+#: thread): :meth:`AdjointSamplingConfig.cpu`, the defaults of ``lab molecules particles
+#: sample`` (why they look as they do: its docstring and docs/benchmarks/molecules.md).
 CPU_CONFIGS: dict[str, AdjointSamplingConfig] = {
-    "dw4": AdjointSamplingConfig(
-        sigma_max=2.0,
-        n_steps=100,
-        egnn=EGNNConfig(hidden=64, n_layers=4),
-        epochs=150,
-        samples_per_epoch=128,
-        grad_steps_per_epoch=30,
-        batch_size=128,
-        buffer_capacity=2560,
-        lr=3e-3,
-        ema_decay=0.99,
-    ),
-    "lj13": AdjointSamplingConfig(
-        sigma_max=2.0,
-        n_steps=100,
-        time_grid="quadratic",
-        egnn=EGNNConfig(hidden=32, n_layers=3),
-        epochs=120,
-        samples_per_epoch=64,
-        grad_steps_per_epoch=20,
-        batch_size=64,
-        buffer_capacity=1280,
-        lr=3e-3,
-        ema_decay=0.99,
-    ),
-    "lj55": AdjointSamplingConfig(
-        sigma_max=2.0,
-        n_steps=50,
-        time_grid="quadratic",
-        egnn=EGNNConfig(hidden=16, n_layers=2),
-        epochs=20,
-        samples_per_epoch=32,
-        grad_steps_per_epoch=10,
-        batch_size=32,
-        buffer_capacity=640,
-        lr=1e-3,
-        ema_decay=0.9,
-    ),
+    name: AdjointSamplingConfig.cpu(name) for name in ("dw4", "lj13", "lj55")
 }
 #: SDE steps used to draw the evaluation samples after training (DW-4: the paper's 200; a
 #: trained sampler's steps cost no energy evaluations). ``None``: the training grid's steps.
-EVAL_STEPS: dict[str, int | None] = {"dw4": 200, "lj13": None, "lj55": None}
+EVAL_STEPS: dict[str, int | None] = {"dw4": CLI_EVAL_STEPS["dw4"], "lj13": None, "lj55": None}
 #: Evaluation sizes per system on the CPU: samples drawn and the subset of the configuration W2
 #: (55-particle Hungarian matchings dominate the LJ-55 run otherwise).
 CPU_EVAL_SIZES: dict[str, tuple[int, int]] = {

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from lab.core import (
+    ConfigError,
     DataError,
     RunDir,
     add_config_arguments,
@@ -36,9 +37,18 @@ from .data import REFERENCE_FILES, data_dir, exact_samples, lattice_start, load_
 from .energies import HarmonicCluster, IsotropicGaussian, ParticleEnergy, make_energy
 from .mala import MALAConfig, mala
 from .metrics import configuration_w2, energy_w2, interatomic_distance_w1, virial
+from .pretrained import PRETRAINED, pretrained_checkpoint
 from .sampler import AdjointSampler, AdjointSamplingConfig
 
-__all__ = ["evaluate", "main", "reference_samples", "register", "start_configurations"]
+__all__ = [
+    "EVAL_STEPS",
+    "eval_steps",
+    "evaluate",
+    "main",
+    "reference_samples",
+    "register",
+    "start_configurations",
+]
 
 ENERGIES = ("dw4", "lj13", "lj55", "gaussian", "harmonic")
 #: Grid spacing of the MALA start configurations per benchmark (DW-4: the square of side 4).
@@ -123,35 +133,77 @@ def evaluate(
     return out
 
 
+#: Evaluation SDE steps per benchmark when ``--eval-steps`` is not given (DW-4: the paper's
+#: 200; a trained sampler's steps cost no energy evaluations). Others: the training steps.
+EVAL_STEPS: dict[str, int] = {"dw4": 200}
+CPU_SYSTEMS = ("dw4", "lj13", "lj55")
+
+
 def _sampler_config(args: argparse.Namespace) -> AdjointSamplingConfig:
-    """The config of ``sample``: defaults (or the paper's sizes with ``--paper``), then
-    ``--config``, then flags."""
-    if args.paper and args.config_file is None:
-        tmp = Path(tempfile.mkdtemp(prefix="lab-molecules-")) / "paper.json"
-        args.config_file = str(save_config(AdjointSamplingConfig.paper(args.energy), tmp))
+    """The config of ``sample``: the benchmarked CPU config of ``--energy`` (dw4, lj13, lj55;
+    the dataclass defaults otherwise) or the paper's sizes with ``--paper``, then ``--config``,
+    then flags."""
+    if args.config_file is None and (args.paper or args.energy in CPU_SYSTEMS):
+        base = (
+            AdjointSamplingConfig.paper(args.energy)
+            if args.paper
+            else AdjointSamplingConfig.cpu(args.energy)
+        )
+        tmp = Path(tempfile.mkdtemp(prefix="lab-molecules-")) / "base.json"
+        args.config_file = str(save_config(base, tmp))
     return config_from_args(AdjointSamplingConfig, args)
 
 
+def eval_steps(args: argparse.Namespace, config: AdjointSamplingConfig) -> int:
+    """SDE steps of the evaluation samples: ``--eval-steps``, else :data:`EVAL_STEPS`, else
+    the training steps."""
+    if args.eval_steps is not None:
+        if args.eval_steps < 1:
+            raise ConfigError(f"--eval-steps must be >= 1, got {args.eval_steps}")
+        return int(args.eval_steps)
+    return EVAL_STEPS.get(args.energy, config.n_steps)
+
+
 def _sample(args: argparse.Namespace) -> int:
+    # validate everything before the run folder exists: a failed command leaves no folder
+    if args.checkpoint is not None and args.pretrained is not None:
+        raise ConfigError("give --checkpoint or --pretrained, not both")
+    if args.n_samples < 1:
+        raise ConfigError(f"--n-samples must be >= 1, got {args.n_samples}")
     cfg = _sampler_config(args)
+    steps = eval_steps(args, cfg)
+    checkpoint = args.checkpoint
+    if args.pretrained is not None:
+        checkpoint = pretrained_checkpoint(args.pretrained)
+        if args.energy != args.pretrained:
+            raise ConfigError(
+                f"--pretrained {args.pretrained} is a model of {args.pretrained}, "
+                f"not of --energy {args.energy}"
+            )
+    if checkpoint is not None and not Path(checkpoint).is_file():
+        raise DataError(f"checkpoint {str(checkpoint)!r} does not exist")
     info = init_distributed(device=args.device)
     device = info.device
     set_seed(cfg.seed)
     energy = make_energy(args.energy, tau=args.tau)
+    reference = reference_samples(args.energy, energy, path=args.reference)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    if args.checkpoint is not None:
-        sampler = AdjointSampler.from_checkpoint(args.checkpoint, energy, device=device)
-        summary: dict[str, Any] = {"checkpoint": str(args.checkpoint)}
+    if checkpoint is not None:
+        sampler = AdjointSampler.from_checkpoint(checkpoint, energy, device=device)
+        summary: dict[str, Any] = {"checkpoint": str(checkpoint)}
     else:
         sampler = AdjointSampler(energy, cfg, device=device)
         summary = sampler.fit(run_dir=RunDir.open(out), resume=args.resume)
     if is_main():
         gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
-        x = sampler.sample(args.n_samples, generator=gen)
+        x = sampler.sample(args.n_samples, generator=gen, n_steps=steps)
         np.save(out / "samples.npy", x.cpu().numpy())
-        reference = reference_samples(args.energy, energy, path=args.reference)
-        metrics = {**summary, **evaluate(energy, x, reference, config_w2_samples=args.w2_samples)}
+        metrics = {
+            **summary,
+            "eval_steps": steps,
+            **evaluate(energy, x, reference, config_w2_samples=args.w2_samples),
+        }
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
         if args.plots:
             from .plots import distance_histogram, energy_histogram
@@ -177,6 +229,9 @@ def _sample(args: argparse.Namespace) -> int:
 
 
 def _mala(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if out.suffix != ".npy":
+        raise DataError(f"--out must name a .npy file, got {str(out)!r}")
     cfg = config_from_args(MALAConfig, args)
     device = get_device(args.device)
     set_seed(args.seed)
@@ -185,9 +240,6 @@ def _mala(args: argparse.Namespace) -> int:
     x0 = start_configurations(args.energy, energy, args.n_chains, generator=None, device=device)
     res = mala(energy, x0, cfg, generator=gen)
     samples = res.samples if res.samples.shape[0] else res.final
-    out = Path(args.out)
-    if out.suffix != ".npy":
-        raise DataError(f"--out must name a .npy file, got {str(out)!r}")
     out.parent.mkdir(parents=True, exist_ok=True)
     np.save(out, samples.cpu().numpy().astype(np.float32))
     e = energy(samples)
@@ -220,7 +272,23 @@ def register(subparsers: Any) -> None:
     s.add_argument(
         "--resume", action="store_true", help="resume training from --out's latest checkpoint"
     )
-    s.add_argument("--paper", action="store_true", help="the paper's (GPU) sizes for dw4/lj13/lj55")
+    s.add_argument(
+        "--pretrained",
+        choices=sorted(PRETRAINED),
+        default=None,
+        help="sample from a shipped model instead of training",
+    )
+    s.add_argument(
+        "--paper",
+        action="store_true",
+        help="the paper's (GPU) sizes for dw4/lj13/lj55 (default: the benchmarked CPU config)",
+    )
+    s.add_argument(
+        "--eval-steps",
+        type=int,
+        default=None,
+        help="SDE steps of the evaluation samples (default: 200 for dw4, else --n-steps)",
+    )
     s.add_argument("--n-samples", type=int, default=2000, help="samples to draw (default: 2000)")
     s.add_argument(
         "--reference",

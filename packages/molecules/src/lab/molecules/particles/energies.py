@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import math
+import warnings
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
@@ -29,6 +30,7 @@ __all__ = [
     "LennardJones",
     "NonFiniteEnergyError",
     "ParticleEnergy",
+    "TranslationInvarianceWarning",
     "check_coordinates",
     "check_finite",
     "energy_and_grad",
@@ -232,8 +234,15 @@ def _projector(
 class CallableEnergy(ParticleEnergy):
     """Wrap a user callable ``fn(x: [B, n*d]) -> [B]`` as a :class:`ParticleEnergy`.
 
-    ``translation_invariant`` must be stated by the user (it decides whether centre-of-mass-free
-    sampling is exact for this energy).
+    ``translation_invariant`` has no default: it decides whether centre-of-mass-free sampling
+    (the samplers' default) is exact for this energy, and only the user knows it. A claim of
+    invariance is also checked numerically on the first batch the energy sees (one extra
+    evaluation of ``fn`` on that batch shifted by a random common translation); a violation
+    beyond floating-point noise emits a :class:`TranslationInvarianceWarning` naming the
+    largest change, since centre-of-mass-free sampling then samples a different distribution.
+
+    Raises:
+        ConfigError: when ``translation_invariant`` is not given as ``True`` or ``False``.
     """
 
     def __init__(
@@ -243,13 +252,20 @@ class CallableEnergy(ParticleEnergy):
         dim: int,
         *,
         tau: float = 1.0,
-        translation_invariant: bool = True,
+        translation_invariant: bool | None = None,
     ):
         super().__init__(n_particles, dim, tau)
         if not callable(fn):
             raise ConfigError(f"energy function must be callable, got {fn!r}")
+        if not isinstance(translation_invariant, bool):
+            raise ConfigError(
+                "CallableEnergy needs translation_invariant=True or False, got "
+                f"{translation_invariant!r}: True when fn(x + c) == fn(x) for every common shift "
+                "c of all particles (then centre-of-mass-free sampling is exact), False otherwise"
+            )
         self.fn = fn
-        self.translation_invariant = bool(translation_invariant)
+        self.translation_invariant = translation_invariant
+        self._invariance_checked = not translation_invariant
 
     def _energy(self, x: Tensor) -> Tensor:
         return self.forward(x.reshape(x.shape[0], -1))
@@ -262,7 +278,44 @@ class CallableEnergy(ParticleEnergy):
             raise DataError(
                 f"user energy returned {shape}; expected a tensor of shape [{x.shape[0]}]"
             )
+        if not self._invariance_checked:
+            self._invariance_checked = True
+            self.check_translation_invariance(x.detach(), e.detach())
         return e
+
+    @torch.no_grad()
+    def check_translation_invariance(
+        self, x: Tensor, e: Tensor | None = None, *, generator: torch.Generator | None = None
+    ) -> float:
+        """Largest ``|fn(x + c) - fn(x)|`` over the batch ``x`` for a random common shift ``c``
+        (standard normal per dimension); warns (:class:`TranslationInvarianceWarning`) when it
+        exceeds ``sqrt(eps) * (1 + |fn(x)|)`` of the dtype while the energy claims invariance."""
+        check_coordinates(x, self.n_particles, self.dim)
+        if e is None:
+            e = self.fn(x)
+        shift = torch.randn(self.dim, generator=generator, dtype=x.dtype, device=x.device)
+        xs = (x.view(x.shape[0], self.n_particles, self.dim) + shift).reshape(x.shape)
+        e2 = self.fn(xs)
+        diff = (e2 - e).abs()
+        finite = torch.isfinite(diff)
+        if not bool(finite.any()):
+            return math.nan
+        tol = math.sqrt(torch.finfo(x.dtype).eps) * (1 + e.abs())
+        worst = float(diff[finite].max())
+        if self.translation_invariant and bool((diff[finite] > tol[finite]).any()):
+            warnings.warn(
+                f"CallableEnergy was declared translation_invariant=True but a common shift of "
+                f"{shift.tolist()} changes the energy by up to {worst:.3g}: centre-of-mass-free "
+                "sampling then samples the energy restricted to zero centre of mass, not the "
+                "target; pass translation_invariant=False (and com_free=False to the sampler)",
+                TranslationInvarianceWarning,
+                stacklevel=3,
+            )
+        return worst
+
+
+class TranslationInvarianceWarning(UserWarning):
+    """An energy declared translation invariant is not (see :class:`CallableEnergy`)."""
 
 
 def energy_and_grad(energy: Callable[[Tensor], Tensor], x: Tensor) -> tuple[Tensor, Tensor]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -66,6 +67,12 @@ class AdjointSamplingConfig:
             ``variance`` (equal increments of ``kappa``) leaves the small noise scales of the
             last stretch to one step and is not suited to LJ (measured:
             docs/benchmarks/molecules.md).
+        integrator: ``heun`` (OURS default: stochastic Heun, two control evaluations per step)
+            or ``euler`` (Euler-Maruyama, the paper's). Measured against the closed-form
+            optimal control of harmonic clusters (docs/benchmarks/molecules.md), Heun's energy
+            bias at 100 steps is within +-0.6%, Euler's +1% to +9% (warm).
+        increment: variance increment of a step, ``exact`` (``kappa(t_{k+1}) - kappa(t_k)``)
+            or ``left`` (``g(t_k)^2 dt``, the public code's); see :func:`~lab.molecules.simulate`.
         t_sampling: loss times ``uniform`` (paper) or ``variance`` (uniform in kappa; OURS).
         egnn: the control network (paper: 5 layers, hidden 128).
         epochs: number of epochs (paper: 4,000-5,000).
@@ -92,6 +99,7 @@ class AdjointSamplingConfig:
             count them in the metrics.
         checkpoint_every: write a checkpoint every N epochs into the run directory (0: only
             at the end).
+        keep_checkpoints: keep only the newest N checkpoints of the run directory (0: all).
         seed: seed of the network initialisation and of the sampler's generator.
     """
 
@@ -99,6 +107,8 @@ class AdjointSamplingConfig:
     sigma_max: float = 2.0
     n_steps: int = 100
     time_grid: Literal["uniform", "quadratic", "variance"] = "uniform"
+    integrator: Literal["heun", "euler"] = "heun"
+    increment: Literal["exact", "left"] = "exact"
     t_sampling: Literal["uniform", "variance"] = "uniform"
     egnn: EGNNConfig = field(default_factory=lambda: EGNNConfig(hidden=32, n_layers=3))
     epochs: int = 200
@@ -113,6 +123,7 @@ class AdjointSamplingConfig:
     com_free: bool = True
     on_nonfinite: Literal["raise", "skip"] = "raise"
     checkpoint_every: int = 0
+    keep_checkpoints: int = 0
     seed: int = 0
     lr_schedule: Literal["constant", "cosine", "linear"] = "constant"
     lr_min: float = 0.0
@@ -141,15 +152,81 @@ class AdjointSamplingConfig:
             raise ConfigError(f"lr_warmup_steps must be >= 0, got {self.lr_warmup_steps}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"ema_decay must be in [0, 1), got {self.ema_decay!r}")
+        if self.keep_checkpoints < 0:
+            raise ConfigError(f"keep_checkpoints must be >= 0, got {self.keep_checkpoints}")
         if self.checkpoint_every < 0:
             raise ConfigError(f"checkpoint_every must be >= 0, got {self.checkpoint_every}")
         if self.on_nonfinite not in ("raise", "skip"):
             raise ConfigError(f"on_nonfinite must be 'raise' or 'skip', got {self.on_nonfinite!r}")
+        if self.integrator not in ("heun", "euler"):
+            raise ConfigError(f"integrator must be 'heun' or 'euler', got {self.integrator!r}")
+        if self.increment not in ("exact", "left"):
+            raise ConfigError(f"increment must be 'exact' or 'left', got {self.increment!r}")
         GeometricNoiseSchedule(self.sigma_min, self.sigma_max)  # validates the pair
 
     @classmethod
+    def cpu(cls, system: str, **overrides: Any) -> AdjointSamplingConfig:
+        """The benchmarked CPU configs for ``dw4``, ``lj13`` or ``lj55`` (OURS; each system
+        trains in under 15 minutes on 2 cores; docs/benchmarks/molecules.md). Both follow
+        from measurements: the replay buffer keeps about 20 epochs of samples, the paper's
+        ratio (10,000 / 512), so the samples of the first, untrained epochs leave it; LJ uses
+        the quadratic time grid ``t = s^2`` (100 uniform steps put ``kappa(0.01) = 0.56`` of
+        the variance 4 into the first step and the stiff LJ control then throws particles onto
+        each other). These are the defaults of ``lab molecules particles sample``."""
+        key = system.lower()
+        base: dict[str, Any]
+        if key == "dw4":
+            base = dict(
+                sigma_max=2.0,
+                n_steps=100,
+                egnn=EGNNConfig(hidden=64, n_layers=4),
+                epochs=150,
+                samples_per_epoch=128,
+                grad_steps_per_epoch=30,
+                batch_size=128,
+                buffer_capacity=2560,
+                lr=3e-3,
+                ema_decay=0.99,
+            )
+        elif key == "lj13":
+            base = dict(
+                sigma_max=2.0,
+                n_steps=100,
+                time_grid="quadratic",
+                egnn=EGNNConfig(hidden=32, n_layers=3),
+                epochs=120,
+                samples_per_epoch=64,
+                grad_steps_per_epoch=20,
+                batch_size=64,
+                buffer_capacity=1280,
+                lr=3e-3,
+                ema_decay=0.99,
+            )
+        elif key == "lj55":
+            base = dict(
+                sigma_max=2.0,
+                n_steps=50,
+                time_grid="quadratic",
+                egnn=EGNNConfig(hidden=16, n_layers=2),
+                epochs=20,
+                samples_per_epoch=32,
+                grad_steps_per_epoch=10,
+                batch_size=32,
+                buffer_capacity=640,
+                lr=1e-3,
+                ema_decay=0.9,
+            )
+        else:
+            raise ConfigError(f"no CPU configuration for {system!r}; choose dw4, lj13 or lj55")
+        base.update(overrides)
+        return cls(**base)
+
+    @classmethod
     def paper(cls, system: str, **overrides: Any) -> AdjointSamplingConfig:
-        """The paper's sizes for ``dw4``, ``lj13`` or ``lj55`` (GPU-sized)."""
+        """The paper's sizes for ``dw4``, ``lj13`` or ``lj55`` (GPU-sized).
+
+        The integrator stays this library's (Heun, exact increments); pass
+        ``integrator="euler", increment="left"`` for the public code's Euler-Maruyama step."""
         base: dict[str, Any] = dict(
             egnn=EGNNConfig(hidden=128, n_layers=5),
             samples_per_epoch=512,
@@ -203,6 +280,13 @@ class AdjointSampler:
             raise ConfigError(
                 "centre-of-mass-free sampling of a single particle is degenerate; "
                 "set com_free=False"
+            )
+        if cfg.com_free and not energy.translation_invariant:
+            warnings.warn(
+                f"{type(energy).__name__} is not translation invariant: com_free=True samples it "
+                "restricted to zero centre of mass; set com_free=False for the full target",
+                UserWarning,
+                stacklevel=2,
             )
         self.device = get_device(device)
         self.energy = energy.to(self.device)
@@ -265,6 +349,8 @@ class AdjointSampler:
                 dim=self.dim,
                 n_steps=n_steps or self.config.n_steps,
                 grid=self.config.time_grid,
+                increment=self.config.increment,
+                integrator=self.config.integrator,
                 com_free=self.config.com_free,
                 generator=generator or self.generator,
                 device=self.device,
@@ -307,7 +393,20 @@ class AdjointSampler:
                     "config": config_to_dict(self.config),
                 },
             )
+        if self.config.keep_checkpoints:
+            self._prune(run)
         return path
+
+    def _prune(self, run: RunDir) -> None:
+        """Delete all but the newest ``keep_checkpoints`` checkpoints (and this rank's state
+        files of the deleted epochs)."""
+        keep = self.config.keep_checkpoints
+        if is_main():
+            for old in sorted(run.checkpoints.glob("step_*.pt"))[:-keep]:
+                old.unlink(missing_ok=True)
+        mine = sorted((run.checkpoints / "ranks").glob(f"rank{rank()}_step_*.pt"))
+        for old in mine[:-keep]:
+            old.unlink(missing_ok=True)
 
     def load(self, path: str | Path, *, restore_training_state: bool = True) -> None:
         """Load a checkpoint written by :meth:`save` (weights, EMA, counters; with
@@ -372,6 +471,8 @@ class AdjointSampler:
             dim=self.dim,
             n_steps=cfg.n_steps,
             grid=cfg.time_grid,
+            increment=cfg.increment,
+            integrator=cfg.integrator,
             com_free=cfg.com_free,
             generator=self.generator,
             device=self.device,
