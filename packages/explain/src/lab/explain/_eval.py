@@ -29,6 +29,19 @@ def evaluate(classifier: MaskedFn, x: Any, masks: torch.Tensor, batch_size: int)
                 f"a masked classifier must return (B, classes) for B = {chunk.shape[0]} "
                 f"masks, got {shape}"
             )
+        if out.shape[1] < 2:
+            raise DataError(
+                f"a masked classifier must return logits for >= 2 classes, got shape "
+                f"{tuple(out.shape)}: with one column (a sigmoid model) argmax is always 0 and "
+                "every mask looks stable; return two columns, e.g. torch.cat([-z, z], dim=1)"
+            )
+        bad = int((~torch.isfinite(out)).sum().item())
+        if bad:
+            raise DataError(
+                f"the classifier returned {bad} non-finite values (NaN or inf) among "
+                f"{out.numel()} logits of shape {tuple(out.shape)}: a prediction on them means "
+                "nothing"
+            )
         outs.append(out)
     return torch.cat(outs, dim=0)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 
@@ -64,9 +65,13 @@ def check_masks(masks: torch.Tensor, n_features: int, *, name: str = "masks") ->
 
 
 def check_radius(radius: int, alpha: torch.Tensor) -> int:
-    """``0 <= radius <= m`` where m is the number of zeros of ``alpha``."""
-    if isinstance(radius, bool) or not isinstance(radius, int):
+    """``0 <= radius <= m`` where m is the number of zeros of ``alpha``; any integral number
+    (Python ``int``, numpy or 0-d torch integers) is accepted and returned as ``int``."""
+    if isinstance(radius, torch.Tensor) and radius.dim() == 0 and not radius.is_floating_point():
+        radius = int(radius.item())
+    if isinstance(radius, bool) or not isinstance(radius, numbers.Integral):
         raise ConfigError(f"radius must be an integer, got {radius!r}")
+    radius = int(radius)
     m = int((alpha == 0).sum().item())
     if radius < 0:
         raise ConfigError(f"radius must be >= 0, got {radius}")

@@ -15,7 +15,8 @@ probability at least ``1 - delta``. :func:`exact_stability_rate` enumerates ``De
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -33,6 +34,11 @@ from .sampling import (
     make_generator,
     sample_perturbations,
 )
+
+#: SCAConfig warns when its Hoeffding sample count exceeds this.
+LARGE_N = 1_000_000
+#: Masks drawn per step of SCA (fixed, so batch_size cannot change the random stream).
+MASK_CHUNK = 4096
 
 __all__ = [
     "ExactStability",
@@ -63,6 +69,13 @@ class SCAConfig:
         check_unit_interval("eps", self.eps)
         check_unit_interval("delta", self.delta)
         check_positive_int("batch_size", self.batch_size)
+        n = self.n_samples
+        if n > LARGE_N:
+            warnings.warn(
+                f"eps={self.eps}, delta={self.delta} need N = {n:,} model evaluations per "
+                f"radius (> {LARGE_N:,}); a larger eps is much cheaper (N grows as 1/eps^2)",
+                stacklevel=3,
+            )
 
     @property
     def n_samples(self) -> int:
@@ -184,19 +197,16 @@ def stability_curve(
     if not radii:
         raise ConfigError("radii must name at least one radius")
     dev, x, alpha = _prepare(classifier, x, alpha, device)
-    for r in radii:
-        check_radius(r, alpha)
+    radii = [check_radius(r, alpha) for r in radii]
     gen = make_generator(generator)
     n = cfg.n_samples
     ref = predict(classifier, x, alpha.view(1, -1), 1)
-    masks = torch.cat(
-        [
-            cast(torch.Tensor, sample_perturbations(alpha, r, n, generator=gen, device=dev))
-            for r in radii
-        ]
-    )
-    preds = predict(classifier, x, masks, cfg.batch_size)
-    stable = (preds == ref).view(len(radii), n).sum(dim=1).tolist()
+    stable = [0] * len(radii)
+    # Masks are drawn MASK_CHUNK at a time (radius by radius, in order) and evaluated in
+    # batch_size rows, so memory is O(max(MASK_CHUNK, batch_size) * n_features) whatever N is,
+    # and the draws do not depend on batch_size.
+    for i, masks in _mask_batches(alpha, radii, n, MASK_CHUNK, gen, dev):
+        stable[i] += int((predict(classifier, x, masks, cfg.batch_size) == ref).sum().item())
     return [
         StabilityEstimate(
             rate=s / n,
@@ -209,6 +219,26 @@ def stability_curve(
         )
         for r, s in zip(radii, stable, strict=True)
     ]
+
+
+def _mask_batches(
+    alpha: torch.Tensor,
+    radii: Sequence[int],
+    n: int,
+    chunk: int,
+    gen: torch.Generator,
+    dev: torch.device,
+) -> Iterator[tuple[int, torch.Tensor]]:
+    """(radius index, masks) chunks: ``n`` uniform draws from each ``Delta_r``, lazily."""
+    for i, r in enumerate(radii):
+        done = 0
+        while done < n:
+            k = min(chunk, n - done)
+            yield (
+                i,
+                cast(torch.Tensor, sample_perturbations(alpha, r, k, generator=gen, device=dev)),
+            )
+            done += k
 
 
 def exact_stability_rate(
