@@ -13,7 +13,9 @@ Sections (CPU defaults; ``--paper`` for larger GPU sizes):
 5. throughput: batched SCA vs a per-sample loop over the same masks (baseline); the two must
    give identical rates; the ratio is loop time / batched time (target >= 10x).
 
-Writes runs/bench/explain_stability.json.
+Writes runs/bench/explain_stability.json. Sections 1-4 need Captum (``labworks-explain[bench]``);
+``--sections throughput`` runs without it (its explanation is then a seeded random top-4 mask
+instead of Integrated Gradients; the timing does not depend on which mask it is).
 
     python tools/bench/explain_stability.py            # CPU sizes
     python tools/bench/explain_stability.py --paper    # more images, eps = delta = 0.05
@@ -22,6 +24,7 @@ Writes runs/bench/explain_stability.json.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import time
 from pathlib import Path
@@ -95,7 +98,15 @@ def ratios_to(base, table):
     }
 
 
-def main() -> None:
+def have_captum() -> bool:
+    try:
+        importlib.import_module("captum.attr")
+    except ImportError:
+        return False
+    return True
+
+
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -108,13 +119,20 @@ def main() -> None:
         default="digits,text,smoothing,soft_hard,throughput",
         help="comma-separated subset to run; results are merged into an existing --out file",
     )
-    args = p.parse_args()
+    args = p.parse_args(argv)
     sections = set(args.sections.split(","))
     unknown = sections - {"digits", "text", "smoothing", "soft_hard", "throughput"}
     if unknown:
         p.error(f"unknown sections {sorted(unknown)}")
     if sections & {"smoothing", "soft_hard"}:
         sections.add("digits")
+    captum = have_captum()
+    if not captum and sections - {"throughput"}:
+        p.error(
+            f"sections {sorted(sections - {'throughput'})} explain with Captum, which is not "
+            "installed: pip install 'labworks-explain[bench]' (--sections throughput runs "
+            "without it)"
+        )
     dev = get_device(args.device)
     set_seed(args.seed)
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
@@ -161,12 +179,14 @@ def main() -> None:
         soft_hard_section(result, args, g, items, dmasks, table, dev)
     if "throughput" in sections:
         x = items[0][0]
+        explainer = "integrated_gradients" if captum else "random"
         alpha = (
             dmasks["integrated_gradients"][0]
             if "digits" in sections
-            else explanation_mask("integrated_gradients", g, x, 4, device=dev)
+            else explanation_mask(explainer, g, x, 4, device=dev, seed=args.seed)
         )
         throughput_section(result, g, x, alpha, sca, dev)
+        result["throughput"]["explanation"] = explainer
     result["seconds"] = time.perf_counter() - t_all
     args.out.parent.mkdir(parents=True, exist_ok=True)
     merged = json.loads(args.out.read_text()) if args.out.is_file() else {}
