@@ -82,3 +82,24 @@ def test_demo_measures_stability(tmp_path):
     assert res.metrics["test_accuracy"] > 0.9
     assert res.metrics["random_tau_r0"] == 1.0
     assert all(p.is_file() for p in res.plots)
+
+
+def test_failed_commands_leave_no_run_folder(tmp_path, monkeypatch):
+    import sys
+
+    import pytest
+
+    from lab.core import LabError
+
+    out = tmp_path / "runs"
+    with pytest.raises(LabError, match=r"no-such\.npz"):
+        main(["stability", "--data", str(tmp_path / "no-such.npz"), "--out", str(out)])
+    with pytest.raises(LabError, match="checkpoint"):
+        main(["stability", "--checkpoint", str(tmp_path / "none.pt"), "--out", str(out)])
+    with pytest.raises(LabError):
+        main(["stability", "--device", "no-such-device", "--out", str(out)])
+    monkeypatch.setitem(sys.modules, "captum", None)
+    monkeypatch.setitem(sys.modules, "captum.attr", None)
+    with pytest.raises(LabError, match="captum"):
+        main(["stability", "--methods", "integrated_gradients", "--out", str(out)])
+    assert not out.exists()

@@ -73,15 +73,18 @@ def plot_summary(summary: dict[str, Any], path: Path, title: str = "") -> Path |
 def _stability(args: argparse.Namespace) -> int:
     from lab.core import config_from_dict
 
-    from .experiment import StabilityRunConfig, run_stability
+    from .experiment import StabilityRunConfig, check_inputs, run_stability
 
+    # device, config and input data are validated before a run folder exists
+    device = get_device(args.device)
     if args.resume is not None:
         run = RunDir.open(args.resume)
         cfg = config_from_dict(StabilityRunConfig, run.load_config_dict())
+        check_inputs(cfg)
     else:
         cfg = config_from_args(StabilityRunConfig, args)
+        check_inputs(cfg)
         run = RunDir.create("explain-stability", root=args.out, config=cfg)
-    device = get_device(args.device)
     set_seed(cfg.seed)
     summary = run_stability(cfg, run, device=device)
     print(f"run: {run.path}")

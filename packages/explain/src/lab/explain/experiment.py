@@ -27,7 +27,7 @@ from .smoothing import Smoothed, SmoothingConfig
 from .stability import SCAConfig, stability_curve
 from .training import TrainConfig, accuracy, train_classifier
 
-__all__ = ["StabilityRunConfig", "run_stability", "summarize"]
+__all__ = ["StabilityRunConfig", "check_inputs", "run_stability", "summarize"]
 
 
 @dataclass(frozen=True)
@@ -116,6 +116,21 @@ class StabilityRunConfig:
             SmoothingConfig(lam=self.lam, n_draws=self.n_draws)
         if self.mus_lam:
             MuSConfig(lam=self.mus_lam, q=self.mus_q)
+
+
+def check_inputs(cfg: StabilityRunConfig) -> None:
+    """Fail before any work (and before a run folder exists) when the data, the checkpoint or
+    an optional dependency that ``cfg`` needs is missing or unreadable."""
+    from lab.core import DataError, require
+
+    if cfg.data == "digits":
+        require("sklearn.datasets", "labworks-explain[demo]")
+    else:
+        load_image_npz(Path(cfg.data))  # raises DataError naming the problem
+    if cfg.checkpoint is not None and not Path(cfg.checkpoint).is_file():
+        raise DataError(f"checkpoint {cfg.checkpoint!r} does not exist")
+    if any(m in CAPTUM_METHODS for m in cfg.methods):
+        require("captum.attr", "labworks-explain[captum]")
 
 
 def _load_data(cfg: StabilityRunConfig) -> tuple[torch.Tensor, torch.Tensor]:
