@@ -20,8 +20,8 @@ def test_cli_downsample(capsys):
     assert "m=9" in capsys.readouterr().err
 
 
-def test_cli_grpo_runs_and_resumes(tmp_path, capsys):
-    argv = [
+def _grpo_argv(out) -> list[str]:
+    return [
         "pods",
         "grpo",
         "--task",
@@ -33,6 +33,8 @@ def test_cli_grpo_runs_and_resumes(tmp_path, capsys):
         "--m",
         "2",
         "--max-steps",
+        "4",
+        "--save-steps",
         "2",
         "--prompts-per-step",
         "2",
@@ -50,41 +52,84 @@ def test_cli_grpo_runs_and_resumes(tmp_path, capsys):
         "32",
         "--n-head",
         "2",
+        "--learning-rate",
+        "1e-2",
         "--device",
         "cpu",
         "--out",
-        str(tmp_path),
+        str(out),
     ]
-    assert main(argv) == 0
-    summary = json.loads(capsys.readouterr().out)
-    run = RunDir.open(summary["run_dir"])
-    rows = [r for r in run.metrics() if "step" in r]
-    assert [r["step"] for r in rows] == [1, 2]
-    assert run.latest_checkpoint().name.endswith("000000002.pt")
-    cfg = run.load_config_dict()
+
+
+_TIMES = ("gen_seconds", "update_seconds")
+
+
+def _step_rows(run_dir: str) -> list[dict]:
+    rows = [r for r in RunDir.open(run_dir).metrics() if "step" in r]
+    return [{k: v for k, v in r.items() if k not in _TIMES} for r in rows]
+
+
+def test_cli_grpo_interrupted_and_resumed_equals_uninterrupted(tmp_path, capsys, monkeypatch):
+    from lab.llm.pods import GRPOTrainer
+
+    assert main(_grpo_argv(tmp_path / "a")) == 0
+    full = json.loads(capsys.readouterr().out)
+    run_a = RunDir.open(full["run_dir"])
+    assert [r["step"] for r in _step_rows(full["run_dir"])] == [1, 2, 3, 4]
+    cfg = run_a.load_config_dict()
     assert cfg["grpo"]["num_generations"] == 6 and cfg["grpo"]["num_train_generations"] == 2
-    # resume the same run to 3 steps
-    assert (
-        main(
-            [
-                *argv[: argv.index("--max-steps") + 1],
-                "3",
-                *argv[argv.index("--max-steps") + 2 :],
-                "--resume",
-                summary["run_dir"],
-            ]
-        )
-        == 0
-    )
-    rows = [r for r in RunDir.open(summary["run_dir"]).metrics() if "step" in r]
-    assert [r["step"] for r in rows] == [1, 2, 3]
-    assert (
-        main(["pods", "grpo", "--n", "4", "--m", "8", "--device", "cpu", "--out", str(tmp_path)])
-        == 2
-    )
+
+    # the same run, interrupted after step 3 was logged (its last checkpoint is step 2)
+    step = GRPOTrainer.step
+
+    def interrupted(self):
+        if self.step_count == 3:
+            raise KeyboardInterrupt
+        return step(self)
+
+    monkeypatch.setattr(GRPOTrainer, "step", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        main(_grpo_argv(tmp_path / "b"))
+    monkeypatch.setattr(GRPOTrainer, "step", step)
+    capsys.readouterr()
+    (run_b,) = (tmp_path / "b" / "llm-grpo").iterdir()
+    assert [r["step"] for r in _step_rows(str(run_b))] == [1, 2, 3]
+    assert RunDir.open(run_b).latest_checkpoint().name.endswith("000000002.pt")
+
+    # only --resume: the stored config (4 steps, n=6, m=2), not the defaults
+    assert main(["pods", "grpo", "--resume", str(run_b)]) == 0
+    resumed = json.loads(capsys.readouterr().out)
+    assert resumed["run_dir"] == str(run_b)
+    assert resumed["before"] == full["before"]  # the stored pre-training evaluation
+    assert resumed["after"] == full["after"]
+    assert _step_rows(str(run_b)) == _step_rows(full["run_dir"])  # step 3 not duplicated
+    ckpt_a = torch.load(run_a.latest_checkpoint(), weights_only=False)["model"]
+    ckpt_b = torch.load(RunDir.open(run_b).latest_checkpoint(), weights_only=False)["model"]
+    assert ckpt_a.keys() == ckpt_b.keys()
+    assert all(torch.equal(ckpt_a[k], ckpt_b[k]) for k in ckpt_a)
+
+    # extending a finished run: --max-steps only; other flags are refused, naming them
+    assert main(["pods", "grpo", "--resume", str(run_b), "--max-steps", "5"]) == 0
+    assert [r["step"] for r in _step_rows(str(run_b))] == [1, 2, 3, 4, 5]
+    capsys.readouterr()
+    assert main(["pods", "grpo", "--resume", str(run_b), "--beta", "0.1", "--n", "4"]) == 2
+    err = capsys.readouterr().err
+    assert "--beta" in err and "--num-generations" in err
+
+
+def test_cli_grpo_errors_leave_no_run_folder(tmp_path, capsys):
+    argv = ["pods", "grpo", "--n", "4", "--m", "8", "--device", "cpu", "--out", str(tmp_path)]
+    assert main(argv) == 2
     assert "num_train_generations" in capsys.readouterr().err
-    assert main(["pods", "grpo", "--task", "gsm8k", "--device", "cpu", "--out", str(tmp_path)]) == 2
+    argv = ["pods", "grpo", "--task", "gsm8k", "--device", "cpu", "--out", str(tmp_path)]
+    assert main(argv) == 2
     assert "data_path" in capsys.readouterr().err
+    argv = ["pods", "grpo", "--task", "gsm8k", "--data-path", str(tmp_path / "missing")]
+    assert main([*argv, "--device", "cpu", "--out", str(tmp_path)]) == 2
+    assert "missing" in capsys.readouterr().err
+    assert main(["pods", "grpo", "--resume", str(tmp_path / "nope")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
 
 
 @slow

@@ -47,23 +47,27 @@ def test_register_adds_continual_to_a_parent_parser(tmp_path, capsys):
     per_task = report["runs"]["per_task"][0]
     assert per_task["til"]["forgetting"] == 0.0
     assert len(per_task["til"]["values"]) == 2
-    # resuming a finished run reproduces its numbers from the checkpoints
-    assert (
-        main(
-            [
-                "continual",
-                "--methods",
-                "per_task",
-                "sequential",
-                "--resume",
-                str(results.parent),
-                *FAST,
-            ]
-        )
-        == 0
-    )
+    # resuming a finished run (only --resume: its own config.json) reproduces its numbers
+    assert main(["continual", "--resume", str(results.parent)]) == 0
     again = json.loads(results.read_text())
     assert again["runs"]["per_task"][0]["til"]["values"] == per_task["til"]["values"]
+    assert set(again["runs"]) == {"per_task", "sequential"}
+    capsys.readouterr()
+    # config flags next to --resume are refused rather than silently mixed in
+    assert main(["continual", "--resume", str(results.parent), "--methods", "olora"]) == 2
+    assert "config.json" in capsys.readouterr().out
+
+
+def test_failed_commands_leave_no_run_folder(tmp_path, capsys):
+    out = tmp_path / "runs"
+    assert main(["continual", "--device", "cuda:7", "--out", str(out), *FAST]) == 2
+    assert (
+        main(
+            ["continual", "--stream", "bbc", "--bbc-path", str(tmp_path / "no"), "--out", str(out)]
+        )
+        == 2
+    )
+    assert not out.exists()
 
 
 def test_issue_spelling_of_the_flags_parses():

@@ -157,7 +157,8 @@ def test_none_rewards_are_excluded(tok, data):
         train_dataset=data,
         processing_class=tok,
     )
-    met = tr.step()
+    with pytest.warns(RuntimeWarning, match="every one of the 18 rollouts was excluded"):
+        met = tr.step()
     assert met["tokens_trained"] == 0 and met["excluded"] == 18
     assert_state_dicts_equal(before, model.state_dict())
 
@@ -241,6 +242,21 @@ def test_full_model_kl_reference_is_frozen(tok, data):
     assert hist[0]["kl"] == pytest.approx(0.0, abs=1e-7)  # policy == reference at the first step
     assert hist[-1]["kl"] > 0
     assert_state_dicts_equal(ref_before, tr.ref_model.state_dict())
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("lr_scheduler_type", "cosine"),
+        ("downsample", "max-variance"),
+        ("loss_type", "dapo"),
+        ("scale_rewards", "std"),
+    ],
+)
+def test_config_rejects_unknown_literal_values(field, value):
+    # before 0.2: an unknown lr_scheduler_type ran a constant LR, a bad downsample failed late
+    with pytest.raises(ConfigError, match=f"{field}={value!r}"):
+        GRPOConfig(**{field: value})
 
 
 def test_bad_input(tok, data):

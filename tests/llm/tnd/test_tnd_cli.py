@@ -57,6 +57,11 @@ def test_run_bad_flags_give_clear_errors(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["tnd", "run", "--student.mode", "sft"])
     assert main(["tnd", "run", "--modes", "tnd", "sft", "--out", str(tmp_path)]) == 2
+    missing = str(tmp_path / "no_such_babylm")
+    argv = ["tnd", "run", "--corpus", "babylm", "--data-path", missing, "--device", "cpu"]
+    assert main([*argv, "--out", str(tmp_path / "runs")]) == 2
+    assert "no_such_babylm" in capsys.readouterr().out
+    assert not (tmp_path / "runs").exists()  # the data is checked before the run folder exists
 
 
 def test_corpus_command_round_trips_through_the_loaders(tmp_path, capsys):

@@ -22,9 +22,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lab.core import LabError, RunDir, add_config_arguments, config_from_args
+from lab.core import (
+    ConfigError,
+    LabError,
+    RunDir,
+    add_config_arguments,
+    config_from_args,
+    config_from_dict,
+    get_device,
+)
 
-from .experiment import ContinualExperimentConfig, run_experiment
+from .experiment import ContinualExperimentConfig, build_stream, run_experiment
 
 __all__ = ["format_table", "main", "register"]
 
@@ -54,11 +62,20 @@ def format_table(report: dict[str, Any]) -> str:
 
 def _run(args: argparse.Namespace) -> int:
     try:
-        cfg = config_from_args(ContinualExperimentConfig, args)
         if args.resume is not None:
+            given = sorted(k for k in vars(args) if k.startswith("cfg__"))
+            if given or getattr(args, "config_file", None):
+                raise ConfigError(
+                    f"--resume {args.resume} continues the run with its own config.json; "
+                    "drop the other config flags or start a new run"
+                )
             run = RunDir.open(args.resume)
+            cfg = config_from_dict(ContinualExperimentConfig, run.load_config_dict())
             resume = True
         else:
+            cfg = config_from_args(ContinualExperimentConfig, args)
+            get_device(args.device)  # device and data checked before the run folder exists
+            build_stream(cfg, seed=cfg.seeds[0])
             run = RunDir.create("continual", root=args.out, config=cfg)
             resume = False
         report = run_experiment(cfg, device=args.device, out_dir=run.path, resume=resume)

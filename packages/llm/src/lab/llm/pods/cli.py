@@ -20,19 +20,31 @@ import argparse
 import json
 from typing import Any
 
-from lab.core import add_config_arguments, cleanup_distributed, config_from_args, is_main
+from lab.core import (
+    ConfigError,
+    add_config_arguments,
+    cleanup_distributed,
+    config_from_args,
+    is_main,
+)
 
 __all__ = ["register"]
 
 
 def _grpo(args: argparse.Namespace) -> int:
-    from .experiment import ExperimentConfig, run_experiment
+    from .experiment import ExperimentConfig, resume_configs, run_experiment
     from .grpo import GRPOConfig
 
     try:
-        grpo = config_from_args(GRPOConfig, args)
-        exp_args = argparse.Namespace(**{k: v for k, v in vars(args).items() if k != "config_file"})
-        exp = config_from_args(ExperimentConfig, exp_args)
+        resume = getattr(args, "cfg__resume", None)
+        if resume is not None:
+            exp, grpo = _resume_configs(args, resume, resume_configs)
+        else:
+            grpo = config_from_args(GRPOConfig, args)
+            exp_args = argparse.Namespace(
+                **{k: v for k, v in vars(args).items() if k != "config_file"}
+            )
+            exp = config_from_args(ExperimentConfig, exp_args)
         res = run_experiment(exp, grpo)
         if is_main():
             summary = {
@@ -47,6 +59,23 @@ def _grpo(args: argparse.Namespace) -> int:
     finally:
         cleanup_distributed()
     return 0
+
+
+def _resume_configs(args: argparse.Namespace, run: str, load: Any) -> tuple[Any, Any]:
+    """The run's own config.json; only ``--max-steps`` may change it (to extend the run)."""
+    given = sorted(
+        "--" + k.removeprefix("cfg__").replace("__", ".").replace("_", "-")
+        for k in vars(args)
+        if k.startswith("cfg__") and k not in ("cfg__resume", "cfg__max_steps")
+    )
+    if getattr(args, "config_file", None):
+        given.append("--config")
+    if given:
+        raise ConfigError(
+            f"--resume {run} continues the run with its own config.json; drop {', '.join(given)} "
+            "(only --max-steps may be given, to extend the run) or start a new run"
+        )
+    return load(run, max_steps=getattr(args, "cfg__max_steps", None))
 
 
 def _downsample(args: argparse.Namespace) -> int:

@@ -6,11 +6,20 @@ Used by ``lab llm grpo``, the demo and ``tools/bench/llm_pods.py``.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from lab.core import ConfigError, RunDir, get_device, is_main, set_seed
+from lab.core import (
+    ConfigError,
+    DataError,
+    RunDir,
+    config_from_dict,
+    config_to_dict,
+    get_device,
+    is_main,
+    set_seed,
+)
 
 from ..models import tiny_causal_lm
 from .evaluation import evaluate
@@ -25,7 +34,7 @@ from .tasks import (
     load_gsm8k,
 )
 
-__all__ = ["ExperimentConfig", "build_task", "run_experiment"]
+__all__ = ["ExperimentConfig", "build_task", "resume_configs", "run_experiment", "stored_before"]
 
 
 @dataclass(frozen=True)
@@ -44,7 +53,9 @@ class ExperimentConfig:
         eval_max_completion_length: greedy decoding length at evaluation (None: the GRPO one).
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:N``.
         out: root folder of run directories; name: run name.
-        resume: a run directory to resume from its latest checkpoint (skips the warm start).
+        resume: a run directory to resume from its latest checkpoint (skips the warm start and
+            the pre-training evaluation, whose stored result is reported). Build the configs of
+            a resumed run with :func:`resume_configs`, which reads the run's ``config.json``.
     """
 
     task: Literal["arithmetic", "gsm8k"] = "arithmetic"
@@ -95,6 +106,45 @@ def build_task(
     raise ConfigError(f"unknown task {cfg.task!r}; choose 'arithmetic' or 'gsm8k'")
 
 
+def resume_configs(
+    run_path: str | Path, *, max_steps: int | None = None
+) -> tuple[ExperimentConfig, GRPOConfig]:
+    """The (experiment, GRPO) configs stored in a run's ``config.json``, set up to resume it.
+
+    Nothing falls back to defaults: a missing or unreadable ``config.json`` is a
+    :class:`~lab.core.DataError`. ``max_steps`` (optional) extends or shortens the run; every
+    other setting is the stored one.
+    """
+    run = RunDir(run_path)
+    if not run.path.is_dir():
+        raise DataError(f"run directory {str(run.path)!r} does not exist")
+    data = run.load_config_dict()
+    missing = [k for k in ("experiment", "grpo") if not isinstance(data.get(k), dict)]
+    if missing:
+        raise DataError(
+            f"{run.config_file}: no {' or '.join(repr(k) for k in missing)} section; "
+            "not a `lab llm pods grpo` run"
+        )
+    exp = config_from_dict(ExperimentConfig, {**data["experiment"], "resume": str(run.path)})
+    grpo = config_from_dict(GRPOConfig, data["grpo"])
+    if max_steps is not None:
+        grpo = replace(grpo, max_steps=max_steps)
+    return exp, grpo
+
+
+def stored_before(run: RunDir) -> dict[str, Any]:
+    """The pre-training evaluation a run logged before its first GRPO step."""
+    for row in run.metrics():
+        if "before" in row and not row.get("final"):
+            before = row["before"]
+            assert isinstance(before, dict)
+            return before
+    raise DataError(
+        f"{run.metrics_file} holds no pre-training evaluation (a 'before' row); "
+        "it was not written by `lab llm pods grpo`, or by a version before 0.2"
+    )
+
+
 def run_experiment(
     cfg: ExperimentConfig,
     grpo: GRPOConfig,
@@ -129,11 +179,17 @@ def run_experiment(
             device=dev,
         )
     run = None
+    before: dict[str, Any] | None = None
     if cfg.resume:
         run = RunDir.open(cfg.resume)
+        if run.latest_checkpoint() is None:
+            raise DataError(f"no checkpoint in {run.checkpoints} to resume from")
+        before = stored_before(run)
     elif write_run and is_main():
         run = RunDir.create(
-            cfg.name, root=cfg.out, config={"experiment": cfg.__dict__, "grpo": grpo.__dict__}
+            cfg.name,
+            root=cfg.out,
+            config={"experiment": config_to_dict(cfg), "grpo": config_to_dict(grpo)},
         )
     t0 = time.perf_counter()
     if cfg.sft_steps > 0 and not cfg.resume:
@@ -151,7 +207,10 @@ def run_experiment(
         )
     t_sft = time.perf_counter() - t0
     eval_len = cfg.eval_max_completion_length or grpo.max_completion_length
-    before = evaluate(model, tok, held, rewards[0], max_completion_length=eval_len)
+    if before is None:  # a resumed run reports the evaluation stored before its first step
+        before = evaluate(model, tok, held, rewards[0], max_completion_length=eval_len)
+        if run is not None and is_main():
+            run.log({"before": before})
     trainer = GRPOTrainer(
         model,
         rewards,

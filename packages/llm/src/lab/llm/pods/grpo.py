@@ -18,8 +18,14 @@ DistributedDataParallel, so gradients are averaged and the ranks stay identical.
 from __future__ import annotations
 
 import copy
+import dataclasses
+import json
+import logging
 import math
+import os
 import time
+import typing
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,7 +59,19 @@ from ..policy_gradient import (
 from .downsample import downsample
 from .rewards import RewardFunction, compute_rewards, reward_name
 
-__all__ = ["GRPOConfig", "GRPOTrainer"]
+__all__ = ["GRPOConfig", "GRPOTrainer", "truncate_metrics"]
+
+log = logging.getLogger(__name__)
+
+
+def _literal_fields(cls: type) -> dict[str, tuple[Any, ...]]:
+    """``{field: allowed values}`` for the ``Literal[...]`` fields of a dataclass."""
+    hints = typing.get_type_hints(cls)
+    return {
+        f.name: typing.get_args(hints[f.name])
+        for f in dataclasses.fields(cls)
+        if typing.get_origin(hints[f.name]) is Literal
+    }
 
 
 @dataclass(frozen=True)
@@ -128,6 +146,10 @@ class GRPOConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        for k, allowed in _literal_fields(type(self)).items():
+            v = getattr(self, k)
+            if v not in allowed:
+                raise ConfigError(f"{k}={v!r} is not one of {', '.join(repr(c) for c in allowed)}")
         pos = {
             "max_steps": self.max_steps,
             "prompts_per_step": self.prompts_per_step,
@@ -371,6 +393,14 @@ class GRPOTrainer:
             weights=a.reward_weights,
             device="cpu",
         )
+        if bool(excluded.all()):
+            warnings.warn(
+                f"step {step + 1}: every one of the {excluded.numel()} rollouts was excluded "
+                "(every reward function returned None for each), so this step makes no update; "
+                "check the reward functions",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         groups = self.select(total, excluded, step)
         counts = torch.tensor([len(g) for g in groups])
         kept = torch.cat(groups) if groups else torch.zeros(0, dtype=torch.long)
@@ -548,6 +578,9 @@ class GRPOTrainer:
     def train(self, resume_from: str | Path | None = None) -> list[dict[str, Any]]:
         """Train to ``max_steps``; ``resume_from`` = a checkpoint file or ``"latest"`` (in ``run_dir``).
 
+        On resume, the rows of ``run_dir``'s ``metrics.jsonl`` logged after the restored step
+        (steps the interrupted run trained past its last checkpoint, and its final summary) are
+        removed, so that the file of an interrupted and resumed run equals an uninterrupted one's.
         Returns the metrics of the steps run by this call.
         """
         if resume_from is not None:
@@ -559,6 +592,14 @@ class GRPOTrainer:
                     raise DataError(f"no checkpoint in {self.run_dir.checkpoints}")
                 resume_from = latest
             self.load(resume_from)
+            if self.run_dir is not None and is_main():
+                dropped = truncate_metrics(self.run_dir, self.step_count)
+                if dropped:
+                    log.info(
+                        "resumed at step %d: dropped %d metrics rows logged after it",
+                        self.step_count,
+                        dropped,
+                    )
         a = self.args
         out = []
         bar = progress(total=a.max_steps, initial=self.step_count, desc="grpo")
@@ -590,3 +631,23 @@ class GRPOTrainer:
         if self.run_dir is not None:
             self.save()
         return out
+
+
+def truncate_metrics(run_dir: RunDir, step: int) -> int:
+    """Remove the rows of ``run_dir``'s metrics past training step ``step``; returns how many.
+
+    Dropped: rows with a ``"step"`` above ``step`` and ``"final"`` summary rows (a resumed run
+    writes its own). Other rows (the pre-training evaluation) are kept. The file is replaced
+    atomically.
+    """
+    rows = list(run_dir.metrics())
+    keep = [
+        r
+        for r in rows
+        if not r.get("final") and not (isinstance(r.get("step"), int) and r["step"] > step)
+    ]
+    if len(keep) != len(rows):
+        tmp = run_dir.metrics_file.with_suffix(".jsonl.tmp")
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in keep), encoding="utf-8")
+        os.replace(tmp, run_dir.metrics_file)
+    return len(rows) - len(keep)

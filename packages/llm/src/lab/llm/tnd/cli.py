@@ -30,7 +30,7 @@ from lab.core import (
     is_main,
 )
 
-from .experiment import TnDExperimentConfig, run_experiment
+from .experiment import TnDExperimentConfig, load_corpus, run_experiment
 
 __all__ = ["format_table", "main", "register"]
 
@@ -64,9 +64,11 @@ def _run_experiment(args: argparse.Namespace) -> int:
             from lab.core import config_from_dict
 
             cfg = config_from_dict(TnDExperimentConfig, run.load_config_dict())
+            corpus = load_corpus(cfg)
             resume = True
         else:
             cfg = config_from_args(TnDExperimentConfig, args)
+            corpus = load_corpus(cfg)  # data checked before the run folder exists
             path: list[Path | None] = [
                 RunDir.create("tnd", root=args.out, config=cfg).path if is_main() else None
             ]
@@ -78,7 +80,9 @@ def _run_experiment(args: argparse.Namespace) -> int:
                 raise ConfigError("rank 0 did not share its run folder")
             run = RunDir(path[0])
             resume = False
-        report = run_experiment(cfg, device=args.device, out_dir=run.path, resume=resume)
+        report = run_experiment(
+            cfg, device=args.device, out_dir=run.path, resume=resume, corpus=corpus
+        )
     except LabError as exc:
         print(f"lab llm tnd: error: {exc}")
         return 2

@@ -345,8 +345,12 @@ def run_experiment(
     out_dir: str | Path | None = None,
     resume: bool = False,
     show_progress: bool | None = None,
+    corpus: Corpus | None = None,
 ) -> dict[str, Any]:
     """Every mode of ``cfg`` for every seed; writes ``results.json`` when ``out_dir`` is given.
+
+    ``corpus``: the result of :func:`load_corpus` when the caller already loaded it (the CLI
+    does, to validate the data before it creates the run folder); None loads it here.
 
     Folder layout: ``<out>/seed_<s>/{teacher/, age_predictor.pt, <mode>/}``; finished arms keep
     ``result.json`` and are skipped on resume, unfinished ones continue from their latest
@@ -355,7 +359,8 @@ def run_experiment(
     files.
     """
     root = Path(out_dir) if out_dir is not None else None
-    corpus = load_corpus(cfg)
+    if corpus is None:
+        corpus = load_corpus(cfg)
     report: dict[str, Any] = {"config": config_to_dict(cfg), "runs": {}, "seeds": {}}
     for seed in cfg.seeds:
         seed_dir = None
