@@ -45,3 +45,42 @@ def test_state_round_trip_and_errors() -> None:
         ReplayBuffer(0, 3)
     with pytest.raises(DataError, match="shape"):
         ReplayBuffer(5, 3, device="cpu").load_state_dict(buf.state_dict())
+
+
+def test_duplicates_and_one_shuffled_epoch_pass() -> None:
+    buf = ReplayBuffer(10, 2)
+    x = torch.arange(8.0).view(4, 2)
+    buf.add(x, -x, duplicates=2)
+    assert len(buf) == 8 and buf.total_added == 8
+    assert torch.equal(buf.x[:8], x.repeat_interleave(2, dim=0))
+    batches = buf.epoch_batches(3, generator=torch.Generator().manual_seed(0))
+    assert [b[0].shape[0] for b in batches] == [3, 3, 2]
+    seen = torch.cat([b[0] for b in batches])
+    # every stored pair exactly once: each configuration twice, adjoints still paired
+    assert sorted(seen[:, 0].tolist()) == sorted(buf.x[:8, 0].tolist())
+    assert all(torch.equal(a, -b) for b, a in batches)
+    with pytest.raises(ConfigError, match="duplicates"):
+        buf.add(x, x, duplicates=0)
+
+
+def test_epoch_buffer_sampling_takes_one_pass_of_steps() -> None:
+    from lab.molecules import EGNNConfig
+    from lab.molecules.particles import AdjointSampler, AdjointSamplingConfig, HarmonicCluster
+
+    cfg = AdjointSamplingConfig(
+        n_steps=5,
+        egnn=EGNNConfig(hidden=8, n_layers=1),
+        epochs=3,
+        samples_per_epoch=8,
+        grad_steps_per_epoch=50,
+        batch_size=6,
+        buffer_capacity=40,
+        buffer_sampling="epoch",
+        duplicates=2,
+    )
+    sampler = AdjointSampler(HarmonicCluster(3, 2), cfg, device="cpu")
+    summary = sampler.fit(show_progress=False)
+    # buffer holds 16, 32, 40 pairs after the epochs: ceil(16/6) + ceil(32/6) + ceil(40/6) steps
+    assert summary["energy_evals"] == 24 and summary["grad_steps"] == 3 + 6 + 7
+    with pytest.raises(ConfigError, match="buffer_sampling"):
+        AdjointSamplingConfig(buffer_sampling="fifo")  # type: ignore[arg-type]

@@ -21,8 +21,12 @@ per-pair loop (named baseline) and reports the speed ratio.
     python tools/bench/molecules_particles.py --systems dw4   # one system
     python tools/bench/molecules_particles.py --paper --device cuda
 
-Writes ``runs/bench/molecules_particles.json`` and histograms under
-``runs/bench/molecules_particles/``.
+    python tools/bench/molecules_particles.py --systems dw4 --checkpoint RUN/checkpoints/step_N.pt
+
+Writes ``runs/bench/molecules_particles.json``; under ``runs/bench/molecules_particles/`` the
+histograms, every method's evaluation samples (``<system>_adjoint_sampling.npy``,
+``<system>_mala.npy``, ``<system>_base_process.npy``: any figure can be re-scored) and the
+Adjoint Sampling run (``<system>_as_run/``: config, metrics.jsonl, final checkpoint).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import time
 from pathlib import Path
@@ -217,16 +222,27 @@ def run_system(
     row["eval"] = {"n_samples": n_eval, "w2_samples": w2n, "sde_steps": eval_steps or cfg.n_steps}
     row["load_average_start"] = os.getloadavg()
 
-    # ---- Adjoint Sampling
-    sampler = AdjointSampler(energy, cfg, device=device)
-    t = time.perf_counter()
-    summary = sampler.fit(show_progress=args.progress)
-    train_s = time.perf_counter() - t
+    # ---- Adjoint Sampling: trained here (checkpoints in <out>/<name>_as_run/) or loaded
+    if args.checkpoint is not None:
+        sampler = AdjointSampler.from_checkpoint(args.checkpoint, energy, device=device)
+        cfg = sampler.config
+        row["config"] = dataclasses.asdict(cfg)
+        row["checkpoint"] = str(args.checkpoint)
+        summary = {"energy_evals": sampler.energy_evals, "grad_steps": sampler.grad_steps}
+        train_s = math.nan
+    else:
+        sampler = AdjointSampler(energy, cfg, device=device)
+        t = time.perf_counter()
+        summary = sampler.fit(run_dir=out_dir / f"{name}_as_run", show_progress=args.progress)
+        train_s = time.perf_counter() - t
+        row["checkpoint"] = str(out_dir / f"{name}_as_run" / "checkpoints")
+    row["eval"]["sde_steps"] = eval_steps or cfg.n_steps
     gen = torch.Generator(device=device).manual_seed(seed + 1)
     t = time.perf_counter()
     x_as = sampler.sample(n_eval, generator=gen, n_steps=eval_steps)
     sample_s = time.perf_counter() - t
     t = time.perf_counter()
+    np.save(out_dir / f"{name}_adjoint_sampling.npy", x_as.cpu().numpy())
     as_scores = score(name, x_as, ref, w2n, seed)
     row["scoring_s"] = time.perf_counter() - t
     row["adjoint_sampling"] = {
@@ -258,6 +274,7 @@ def run_system(
     )
     mala_s = time.perf_counter() - t
     x_mala = res.samples if res.samples.shape[0] else res.final
+    np.save(out_dir / f"{name}_mala.npy", x_mala.cpu().numpy())
     row["mala"] = {
         **score(name, x_mala, ref, w2n, seed),
         "energy_evals": res.energy_evals,
@@ -283,6 +300,10 @@ def run_system(
         device=device,
     )
     base_s = time.perf_counter() - t
+    np.save(out_dir / f"{name}_base_process.npy", x_base.cpu().numpy())
+    row["samples"] = {
+        k: str(out_dir / f"{name}_{k}.npy") for k in ("adjoint_sampling", "mala", "base_process")
+    }
     row["base_process"] = {
         **score(name, x_base, ref, w2n, seed),
         "energy_evals": 0,
@@ -344,11 +365,20 @@ def main() -> None:
     parser.add_argument(
         "--lr-min", type=float, default=None, help="override the final lr of a decaying schedule"
     )
+    parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        default=None,
+        help="score this Adjoint Sampling checkpoint instead of training (one system); MALA "
+        "gets the checkpoint's energy evaluations",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--progress", action="store_true")
     parser.add_argument("--out", type=Path, default=Path("runs/bench/molecules_particles.json"))
     args = parser.parse_args()
+    if args.checkpoint is not None and len(args.systems) != 1:
+        parser.error("--checkpoint scores one system: pass --systems NAME")
     torch.set_num_threads(args.threads)
     device = get_device(args.device)
     out_dir = args.out.with_suffix("")

@@ -14,7 +14,10 @@ class ReplayBuffer:
     """Ring buffer holding the last ``capacity`` pairs ``(X1, a(X1))``.
 
     Adjoint Sampling evaluates the energy once per simulated end point and then takes many
-    gradient steps on batches drawn uniformly (with replacement) from this buffer.
+    gradient steps on batches from this buffer: drawn uniformly with replacement
+    (:meth:`sample`), or as one shuffled pass over the whole buffer per epoch
+    (:meth:`epoch_batches`, the public code's scheme, with each new end point stored
+    ``duplicates`` times by :meth:`add`).
 
     Args:
         capacity: number of pairs kept (paper: 10,000); the oldest are overwritten first.
@@ -47,8 +50,13 @@ class ReplayBuffer:
     def __len__(self) -> int:
         return self._size
 
-    def add(self, x: Tensor, adjoint: Tensor, energy: Tensor | None = None) -> None:
-        """Append a batch (``[B, n_coords]`` each); older entries are overwritten first."""
+    def add(
+        self, x: Tensor, adjoint: Tensor, energy: Tensor | None = None, *, duplicates: int = 1
+    ) -> None:
+        """Append a batch (``[B, n_coords]`` each), each pair ``duplicates`` times (adjacent);
+        older entries are overwritten first."""
+        if duplicates < 1:
+            raise ConfigError(f"duplicates must be >= 1, got {duplicates}")
         if x.ndim != 2 or x.shape[1] != self.n_coords or adjoint.shape != x.shape:
             raise DataError(
                 f"buffer expects x and adjoint of shape [B, {self.n_coords}], got "
@@ -58,6 +66,10 @@ class ReplayBuffer:
             raise DataError(
                 f"buffer expects energies of shape [{x.shape[0]}], got {tuple(energy.shape)}"
             )
+        if duplicates > 1:
+            x = x.repeat_interleave(duplicates, dim=0)
+            adjoint = adjoint.repeat_interleave(duplicates, dim=0)
+            energy = None if energy is None else energy.repeat_interleave(duplicates, dim=0)
         b = x.shape[0]
         if b > self.capacity:  # only the newest `capacity` survive a FIFO anyway
             x, adjoint = x[-self.capacity :], adjoint[-self.capacity :]
@@ -81,6 +93,18 @@ class ReplayBuffer:
             raise DataError("cannot sample from an empty replay buffer")
         idx = torch.randint(self._size, (batch_size,), generator=generator, device=self.device)
         return self.x[idx], self.adjoint[idx]
+
+    def epoch_batches(
+        self, batch_size: int, *, generator: torch.Generator | None = None
+    ) -> list[tuple[Tensor, Tensor]]:
+        """One pass over the buffer in a random order: ``ceil(len / batch_size)`` batches (the
+        last one smaller when ``batch_size`` does not divide the size), every stored pair once."""
+        if self._size == 0:
+            raise DataError("cannot sample from an empty replay buffer")
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+        order = torch.randperm(self._size, generator=generator, device=self.device)
+        return [(self.x[idx], self.adjoint[idx]) for idx in order.split(batch_size)]
 
     def state_dict(self) -> dict[str, object]:
         return {

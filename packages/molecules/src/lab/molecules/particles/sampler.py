@@ -16,6 +16,7 @@ import copy
 import math
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -83,6 +84,12 @@ class AdjointSamplingConfig:
             about 20 epochs of samples). Keep that ratio when ``samples_per_epoch`` is smaller:
             a buffer of many epochs keeps the end points of early, poor controls, and the
             regression keeps fitting them (measured on DW-4: docs/benchmarks/molecules.md).
+        buffer_sampling: how the gradient steps of an epoch draw from the buffer: ``uniform``
+            (``grad_steps_per_epoch`` batches drawn with replacement) or ``epoch`` (the public
+            code's: one shuffled pass over the whole buffer, ``ceil(len(buffer) / batch_size)``
+            steps, ``grad_steps_per_epoch`` ignored). Measured: docs/benchmarks/molecules.md.
+        duplicates: copies of each new end point stored in the buffer (public code: each copy
+            gets its own loss time and bridge point); 1 stores each once.
         lr: Adam learning rate (paper: 1e-4); the peak rate of a non-constant schedule.
         lr_schedule: ``constant`` (paper), or ``cosine`` / ``linear`` decay from ``lr`` to
             ``lr_min`` over the ``epochs * grad_steps_per_epoch`` optimiser steps of the
@@ -116,6 +123,8 @@ class AdjointSamplingConfig:
     grad_steps_per_epoch: int = 50
     batch_size: int = 128
     buffer_capacity: int = 10_000
+    buffer_sampling: Literal["uniform", "epoch"] = "uniform"
+    duplicates: int = 1
     lr: float = 1e-3
     grad_clip_norm: float | None = 1.0
     adjoint_clip: float | None = 100.0
@@ -137,6 +146,7 @@ class AdjointSamplingConfig:
             "grad_steps_per_epoch",
             "batch_size",
             "buffer_capacity",
+            "duplicates",
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -158,6 +168,10 @@ class AdjointSamplingConfig:
             raise ConfigError(f"checkpoint_every must be >= 0, got {self.checkpoint_every}")
         if self.on_nonfinite not in ("raise", "skip"):
             raise ConfigError(f"on_nonfinite must be 'raise' or 'skip', got {self.on_nonfinite!r}")
+        if self.buffer_sampling not in ("uniform", "epoch"):
+            raise ConfigError(
+                f"buffer_sampling must be 'uniform' or 'epoch', got {self.buffer_sampling!r}"
+            )
         if self.integrator not in ("heun", "euler"):
             raise ConfigError(f"integrator must be 'heun' or 'euler', got {self.integrator!r}")
         if self.increment not in ("exact", "left"):
@@ -494,12 +508,20 @@ class AdjointSampler:
             com_free=cfg.com_free,
         )
         if x1.shape[0]:
-            self.buffer.add(x1, a, e)
+            self.buffer.add(x1, a, e, duplicates=self.config.duplicates)
         return {
             "energy_mean": float(e.mean()) if e.numel() else math.nan,
             "clipped_fraction": float(clipped.float().mean()) if clipped.numel() else 0.0,
             "nonfinite": float(n_bad),
         }
+
+    def _batches(self, batch_local: int) -> Iterator[tuple[Tensor, Tensor]]:
+        """The epoch's loss batches (see ``AdjointSamplingConfig.buffer_sampling``)."""
+        if self.config.buffer_sampling == "epoch":
+            yield from self.buffer.epoch_batches(batch_local, generator=self.generator)
+            return
+        for _ in range(self.config.grad_steps_per_epoch):
+            yield self.buffer.sample(batch_local, generator=self.generator)
 
     def _ema_update(self) -> None:
         ema_update(self.ema, self.model, self.config.ema_decay)
@@ -555,8 +577,7 @@ class AdjointSampler:
             self.energy_evals += n_local * ws
             self.model.train()
             losses = []
-            for _ in range(cfg.grad_steps_per_epoch):
-                x1, a = self.buffer.sample(batch_local, generator=self.generator)
+            for x1, a in self._batches(batch_local):
                 loss = adjoint_matching_loss(
                     trainer,
                     x1,
