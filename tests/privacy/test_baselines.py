@@ -36,7 +36,7 @@ def test_pairwise_rr_unbiased_with_documented_variance(name):
     ests = np.array(
         [
             PairwiseRandomizedResponse(PairwiseRRConfig(alpha=alpha, hash_seed=t))
-            .run(sample_categorical(p, n, seed=t), seed=10_000 + t, device="cpu")
+            .run(sample_categorical(p, n, seed=t), simulation_seed=10_000 + t, device="cpu")
             .estimate
             for t in range(trials)
         ]
@@ -47,7 +47,7 @@ def test_pairwise_rr_unbiased_with_documented_variance(name):
 
 
 def test_pairwise_rr_odd_user_is_reported():
-    e = PairwiseRandomizedResponse().run(list(range(11)), seed=0, device="cpu")
+    e = PairwiseRandomizedResponse().run(list(range(11)), simulation_seed=0, device="cpu")
     assert e.n == 10 and e.details["n_unpaired"] == 1
 
 
@@ -58,7 +58,10 @@ def test_frequency_oracle_plugin_unbiased(name):
     c = exact_collision_probability(p)
     fo = FrequencyOraclePlugin(FrequencyOracleConfig(alpha=1.5), domain=p.size)
     ests = np.array(
-        [fo.run(sample_categorical(p, 300, seed=t).numpy(), seed=t).estimate for t in range(300)]
+        [
+            fo.run(sample_categorical(p, 300, seed=t).numpy(), simulation_seed=t).estimate
+            for t in range(300)
+        ]
     )
     se = ests.std(ddof=1) / math.sqrt(len(ests))
     assert abs(ests.mean() - c) < 3 * se
@@ -73,9 +76,9 @@ def test_frequency_oracle_uses_pure_ldp_estimates_and_restores_global_rng():
     random.seed(123)
     before = random.random()
     random.seed(123)
-    rep = fo.privatize(values, seed=5)
+    rep = fo.privatize(values, simulation_seed=5)
     assert random.random() == before  # pure-ldp's global draws did not leak out
-    assert np.array_equal(rep.reports, fo.privatize(values, seed=5).reports)
+    assert np.array_equal(rep.reports, fo.privatize(values, simulation_seed=5).reports)
     server = DEServer(1.0, 4, index_mapper=lambda x: x)
     server.aggregate_all(rep.reports.tolist())
     f = np.asarray(server.estimate_all(range(4), suppress_warnings=True))
@@ -84,9 +87,11 @@ def test_frequency_oracle_uses_pure_ldp_estimates_and_restores_global_rng():
     n = len(values)
     assert fo.estimate(rep).estimate == pytest.approx((f @ f - n * norm_v) / (n * (n - 1)))
     with pytest.raises(DataError, match="'z' is not in"):
-        fo.privatize(["a", "z"], seed=0)
+        fo.privatize(["a", "z"], simulation_seed=0)
     with pytest.raises(DataError, match="outside the domain"):
-        FrequencyOraclePlugin(FrequencyOracleConfig(), domain=3).privatize([0, 3], seed=0)
+        FrequencyOraclePlugin(FrequencyOracleConfig(), domain=3).privatize(
+            [0, 3], simulation_seed=0
+        )
 
 
 def test_same_integer_seed_for_data_and_randomizer_is_safe():
@@ -97,7 +102,7 @@ def test_same_integer_seed_for_data_and_randomizer_is_safe():
     ests = np.array(
         [
             PairwiseRandomizedResponse(PairwiseRRConfig(hash_seed=s))
-            .run(sample_categorical(p, n, seed=s), seed=s, device="cpu")
+            .run(sample_categorical(p, n, seed=s), simulation_seed=s, device="cpu")
             .estimate
             for s in range(trials)
         ]

@@ -47,8 +47,11 @@ def test_estimate_exact_and_private(capsys, values_file):
             "mean",
             "--ci",
             "normal",
+            "--simulation-seed",
+            "0",
         ],
     )
+    assert out["simulation_seed"] == 0
     assert out["details.m"] == 13 and out["details.n_groups"] == 100
     assert out["ci_low"] <= 0.2 <= out["ci_high"]
     out = _run(capsys, ["collision", "estimate", "--input", str(f), "--method", "pairwise-rr"])
@@ -109,9 +112,12 @@ def test_bad_inputs_through_lab(capsys, tmp_path):
     assert "alpha" in capsys.readouterr().err
     assert lab_main(["privacy", "collision", "test", "--input", str(f), "--delta", "1.5"]) == 2
     assert "delta" in capsys.readouterr().err
-    # 2 values in groups of >= 2: too few groups for a 95% median of means
+    # 2 values: one group, no normal interval
     assert lab_main(["privacy", "collision", "estimate", "--input", str(f)]) == 2
-    assert "needs >= 9 groups" in capsys.readouterr().err
+    assert "normal interval needs at least 2 groups" in capsys.readouterr().err
+    argv = ["privacy", "collision", "estimate", "--input", str(f), "--aggregate"]
+    assert lab_main([*argv, "median_of_means"]) == 2
+    assert "needs >= 50 groups per block" in capsys.readouterr().err
 
 
 def test_read_values_errors(tmp_path):

@@ -88,7 +88,7 @@ def test_group_estimates_unbiased_and_variance_formula(name):
     m, n_g, groups = 6, 12, 25_000
     ldp = SaltedHashLDP(SaltedHashConfig(table_size=m, group_size=n_g, table_seed=17))
     vals = sample_categorical(p, n_g * groups, seed=2)
-    c_g, sizes = group_estimates(ldp.privatize(vals, seed=9, device="cpu"))
+    c_g, sizes = group_estimates(ldp.privatize(vals, simulation_seed=9, device="cpu"))
     assert sizes.min() == sizes.max() == n_g
     var = salted_hash_group_variance(p, m, n_g)
     assert abs(c_g.mean() - c) < 3 * math.sqrt(var / groups)
@@ -102,7 +102,9 @@ def test_mean_aggregate_unbiased_over_table_draws():
     ests = []
     for trial in range(60):
         ldp = SaltedHashLDP(SaltedHashConfig(table_size=20, group_size=40, table_seed=1000 + trial))
-        rep = ldp.privatize(sample_categorical(p, 4000, seed=trial), seed=trial, device="cpu")
+        rep = ldp.privatize(
+            sample_categorical(p, 4000, seed=trial), simulation_seed=trial, device="cpu"
+        )
         ests.append(
             estimate_collision_ldp(rep, LDPEstimatorConfig(aggregate="mean", ci="normal")).estimate
         )
@@ -117,7 +119,14 @@ def test_median_of_means_interval_coverage_and_bias():
     ests, hits = [], 0
     for trial in range(30):
         ldp = SaltedHashLDP(SaltedHashConfig(alpha=2.0, beta=1e-2, c_guess=c, table_seed=trial))
-        e = ldp.run(sample_categorical(p, 30_000, seed=100 + trial), seed=trial, device="cpu")
+        e = ldp.run(
+            sample_categorical(p, 30_000, seed=100 + trial),
+            simulation_seed=trial,
+            config=LDPEstimatorConfig(
+                aggregate="median_of_means", ci="chebyshev", min_groups_per_block=10
+            ),
+            device="cpu",
+        )
         ests.append(e.estimate)
         hits += e.ci_low <= c <= e.ci_high
         assert e.details["n_blocks"] == 9  # smallest odd B with P(Bin(B,1/4) >= B/2) <= 0.05
@@ -147,19 +156,26 @@ def test_estimate_is_fast_for_ten_million_reports():
 
 def test_server_errors_are_named():
     ldp = SaltedHashLDP(SaltedHashConfig(table_size=10, group_size=5))
-    rep = ldp.privatize(list(range(10)), seed=0, device="cpu")
+    rep = ldp.privatize(list(range(10)), simulation_seed=0, device="cpu")
     bad = SaltedHashReports(rep.groups, rep.bits * 2, rep.m, rep.n_groups, 1.0, 1e-3)
     with pytest.raises(DataError, match="0 or 1"):
         group_estimates(bad)
     lonely = SaltedHashReports(torch.tensor([0, 0, 1]), torch.tensor([1, 0, 1]), 10, 2, 1.0, 1e-3)
     with pytest.raises(DataError, match="group 1 has 1"):
         group_estimates(lonely)
-    with pytest.raises(DataError, match="needs >= 9 groups, got 2"):
-        estimate_collision_ldp(rep)
+    one = SaltedHashReports(rep.groups * 0, rep.bits, rep.m, 1, 1.0, 1e-3)
+    with pytest.raises(DataError, match="normal interval needs at least 2 groups, got 1"):
+        estimate_collision_ldp(one)
+    assert math.isfinite(
+        estimate_collision_ldp(one, LDPEstimatorConfig(ci="chebyshev")).details["chebyshev_high"]
+    )
+    mom = LDPEstimatorConfig(aggregate="median_of_means")
+    with pytest.raises(DataError, match=r"needs >= 50 groups per block \(450 groups\), got 2"):
+        estimate_collision_ldp(rep, mom)
     with pytest.raises(DataError, match="at least 2 users"):
-        ldp.privatize([1], seed=0, device="cpu")
+        ldp.privatize([1], simulation_seed=0, device="cpu")
     with pytest.raises(DataError, match="not a hashable category"):
-        ldp.privatize([{"a": 1}, {"b": 2}], seed=0, device="cpu")
+        ldp.privatize([{"a": 1}, {"b": 2}], simulation_seed=0, device="cpu")
 
 
 @pytest.mark.parametrize("device", device_params)
@@ -167,9 +183,9 @@ def test_runs_on_device(device):
     p = DISTS["uniform"]
     ldp = SaltedHashLDP(SaltedHashConfig(alpha=4.0, beta=1e-2, c_guess=0.125))
     vals = sample_categorical(p, 60_000, seed=1, device=device)
-    rep = ldp.privatize(vals, seed=1, device=device)
+    rep = ldp.privatize(vals, simulation_seed=1, device=device)
     assert rep.bits.device.type == device
-    e = estimate_collision_ldp(rep, device=device)
+    e = estimate_collision_ldp(rep, LDPEstimatorConfig(ci="chebyshev"), device=device)
     assert e.ci_low <= 0.125 <= e.ci_high
     # the public table is the same function on every device
     ids = torch.arange(50)

@@ -137,18 +137,25 @@ def _private(c0, alternative="two-sided", max_samples=140_000):
 def test_private_test_type_one_error_and_power():
     test = _private(0.1)
     assert test.m == 13 and test.group_size == 130
-    null = [test.run_sampler(_uniform(10), seed=s, device="cpu") for s in range(40)]
+    null = [
+        test.run_sampler(_uniform(10), seed=s, simulation_seed=s, device="cpu") for s in range(40)
+    ]
     assert sum(r.reject for r in null) <= _max_rejections(40, 0.2)
-    alt = [test.run_sampler(_uniform(3), seed=s, device="cpu") for s in range(10)]
+    alt = [
+        test.run_sampler(_uniform(3), seed=s, simulation_seed=s, device="cpu") for s in range(10)
+    ]
     assert all(r.reject for r in alt)
     assert all(r.stopping_time % test.group_size == 0 for r in alt)
     one_sided = _private(0.3, "greater")
     assert not any(
-        one_sided.run_sampler(_uniform(4), seed=s, device="cpu").reject for s in range(10)
+        one_sided.run_sampler(_uniform(4), seed=s, simulation_seed=s, device="cpu").reject
+        for s in range(10)
     )
 
 
 def test_private_test_on_values():
     rng = np.random.default_rng(0)
-    res = _private(0.1).run(rng.integers(0, 3, size=40_000).tolist(), seed=1, device="cpu")
+    res = _private(0.1).run(
+        rng.integers(0, 3, size=40_000).tolist(), simulation_seed=1, device="cpu"
+    )
     assert res.reject and res.stopping_time <= 40_000

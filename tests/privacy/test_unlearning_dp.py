@@ -232,7 +232,9 @@ def test_dp_mlm_rewriter_distribution_and_accounting(setup) -> None:
     data, tok = setup
     texts = [t for q in data.pretrain for t in (q.question, q.answer)]
     mlm = train_small_mlm(texts, tok, MLMTrainConfig(n_layer=1, n_embd=32, n_head=2, steps=3))
-    cfg = DPMLMConfig(epsilon_per_token=1.5, clip_min=-2.0, clip_max=2.0, seed=0)
+    cfg = DPMLMConfig(
+        epsilon_per_token=1.5, clip_min=-2.0, clip_max=2.0, simulation_seed=0, output_length=None
+    )
     rw = DPMLMRewriter(mlm, tok, cfg)
     a = tok("The capital of France is Paris .", add_special_tokens=False)["input_ids"]
     b = tok("The capital of Japan is Tokyo .", add_special_tokens=False)["input_ids"]

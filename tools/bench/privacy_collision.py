@@ -8,11 +8,21 @@ distributions. Search: a pilot run at n0 gives the empirical 90% quantile q of |
 guess n0 (q / eps)^2; from 0.6x that guess n grows by 1.25x until the empirical coverage over T
 fresh trials reaches 0.9 (or n passes the cap: reported as null). Log-log slopes are fitted.
 
+Part 0 (default; issue 19). The default configuration as a user gets it (SaltedHashConfig(),
+LDPEstimatorConfig(): alpha 1, beta 1e-3, groups sized for C = 0.05, mean over groups, normal
+interval) on Dirichlet and Zipf sources: relative bias (mean of (C_hat - C) / C over R runs
+with fresh data, tables and salts, with its standard error and 95% interval) and the coverage
+of the normal and Chebyshev intervals (with binomial standard errors), against the named
+baseline of the previous default, the median of 9 block means with the Chebyshev interval,
+computed on the same reports. Plus the issue's setting (Zipf(1.3), k = 5000, alpha = 0.25).
+
 Part 2 (testing). The non-private sequential test (eps unknown) against the fixed-n Hoeffding
 test that knows eps: median stopping time vs eps, fitted slope, type-I error at C = c0, and
 the ratio median-stopping-time / fixed n. The private sequential test at alpha = 2: median
 stopping time for two gaps and its type-I error.
 
+    python tools/bench/privacy_collision.py --sections default --threads 1
+                                                       # only part 0 (about 5 minutes)
     python tools/bench/privacy_collision.py            # CPU defaults (a few minutes)
     python tools/bench/privacy_collision.py --paper    # more trials, smaller alpha/eps, larger k
     python tools/bench/privacy_collision.py --sections alpha --trials 80 \
@@ -28,6 +38,7 @@ import argparse
 import json
 import math
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +56,8 @@ from lab.privacy.collision import (
     SaltedHashLDP,
     SequentialCollisionTest,
     SequentialTestConfig,
+    dirichlet_distribution,
+    estimate_collision_ldp,
     exact_collision_probability,
     fixed_sample_size,
     sample_categorical,
@@ -53,7 +66,12 @@ from lab.privacy.collision import (
 )
 
 BETA = 1e-3
-SECTIONS = ("alpha", "k", "eps", "testing")
+SECTIONS = ("default", "alpha", "k", "eps", "testing")
+# the pre-0.2 default aggregation (median of 9 block means, Chebyshev interval); its
+# min_groups_per_block guard is lifted so that it runs where the old default ran
+OLD_DEFAULT = LDPEstimatorConfig(
+    aggregate="median_of_means", ci="chebyshev", min_groups_per_block=1
+)
 MEAN = LDPEstimatorConfig(aggregate="mean", ci="chebyshev")  # ci unused; valid for 1 group
 
 
@@ -62,17 +80,17 @@ def _estimators(alpha: float, k: int, c: float):
 
     def ours(vals, s):
         ldp = SaltedHashLDP(SaltedHashConfig(alpha=alpha, beta=BETA, c_guess=c, table_seed=s))
-        return ldp.run(vals, seed=s, config=MEAN, device="cpu").estimate
+        return ldp.run(vals, simulation_seed=s, config=MEAN, device="cpu").estimate
 
     def rr(vals, s):
         return (
             PairwiseRandomizedResponse(PairwiseRRConfig(alpha=alpha, hash_seed=s))
-            .run(vals, seed=s, device="cpu")
+            .run(vals, simulation_seed=s, device="cpu")
             .estimate
         )
 
     def fo_run(vals, s):
-        return fo.run(vals.numpy(), seed=s).estimate
+        return fo.run(vals.numpy(), simulation_seed=s).estimate
 
     return {"salted_hash": ours, "pairwise_rr": rr, "frequency_oracle": fo_run}
 
@@ -256,6 +274,92 @@ def estimation(args) -> dict:
     return out
 
 
+def _rel_stats(x: np.ndarray) -> dict:
+    m, se = float(x.mean()), float(x.std(ddof=1) / math.sqrt(x.size))
+    return {"mean": m, "se": se, "ci95": [m - 1.96 * se, m + 1.96 * se]}
+
+
+def _coverage_stats(hits: np.ndarray) -> dict:
+    cov = float(hits.mean())
+    return {"coverage": cov, "se": math.sqrt(cov * (1 - cov) / hits.size), "runs": int(hits.size)}
+
+
+def default_config(args) -> dict:
+    """Part 0: bias and interval coverage of the default configuration (module docstring)."""
+    sources = {
+        "dirichlet(k=50, a=1)": (dirichlet_distribution(50, 1.0, seed=0), SaltedHashConfig()),
+        "dirichlet(k=20, a=0.5)": (dirichlet_distribution(20, 0.5, seed=1), SaltedHashConfig()),
+        "zipf(k=100, s=1)": (zipf_distribution(100, 1.0), SaltedHashConfig()),
+        "zipf(k=5000, s=1.3)": (zipf_distribution(5000, 1.3), SaltedHashConfig()),
+        "issue19: zipf(k=5000, s=1.3), alpha=0.25": (
+            zipf_distribution(5000, 1.3),
+            SaltedHashConfig(alpha=0.25),
+        ),
+    }
+    out: dict = {}
+    for name, (p, cfg) in sources.items():
+        c = exact_collision_probability(p)
+        issue = name.startswith("issue19")
+        n, runs = (
+            (args.default_n_issue, args.default_runs_issue)
+            if issue
+            else (
+                args.default_n,
+                args.default_runs,
+            )
+        )
+        rel, rel_old = np.empty(runs), np.empty(runs)
+        cov_n, cov_c, cov_old = (np.zeros(runs, bool) for _ in range(3))
+        w_n, w_c = np.empty(runs), np.empty(runs)
+        t0 = time.perf_counter()
+        for r in range(runs):
+            ldp = SaltedHashLDP(replace(cfg, table_seed=r))
+            vals = sample_categorical(p, n, seed=1_000_000 + r)
+            rep = ldp.privatize(vals, simulation_seed=r, device="cpu")
+            e = estimate_collision_ldp(rep)  # the defaults
+            d = e.details
+            rel[r] = (e.estimate - c) / c
+            cov_n[r] = e.ci_low <= c <= e.ci_high
+            cov_c[r] = d["chebyshev_low"] <= c <= d["chebyshev_high"]
+            w_n[r], w_c[r] = e.ci_high - e.ci_low, d["chebyshev_high"] - d["chebyshev_low"]
+            old = estimate_collision_ldp(rep, OLD_DEFAULT)
+            rel_old[r] = (old.estimate - c) / c
+            cov_old[r] = old.ci_low <= c <= old.ci_high
+        bias = _rel_stats(rel)
+        out[name] = {
+            "C": c,
+            "n": n,
+            "runs": runs,
+            "alpha": cfg.alpha,
+            "m": ldp.m,
+            "group_size": ldp.group_size,
+            "n_groups": d["n_groups"],
+            "default": {
+                "relative_bias": bias,
+                "bias_below_2pct_of_C": bool(abs(bias["mean"]) < 0.02),
+                "bias_ci95_within_2pct_of_C": bool(max(abs(b) for b in bias["ci95"]) < 0.02),
+                "relative_rmse": float(np.sqrt(np.mean(rel**2))),
+                "normal": {**_coverage_stats(cov_n), "mean_width": float(w_n.mean())},
+                "chebyshev": {**_coverage_stats(cov_c), "mean_width": float(w_c.mean())},
+            },
+            "baseline_old_default_median_of_9_means": {
+                "groups_per_block": d["n_groups"] / 9,
+                "relative_bias": _rel_stats(rel_old),
+                "relative_rmse": float(np.sqrt(np.mean(rel_old**2))),
+                "chebyshev": _coverage_stats(cov_old),
+            },
+            "mse_ratio_old_over_default": float(np.mean(rel_old**2) / np.mean(rel**2)),
+            "seconds": time.perf_counter() - t0,
+        }
+        print(
+            f"[default] {name}: C={c:.4f} G={d['n_groups']} bias {bias['mean']:+.2%} "
+            f"(se {bias['se']:.2%}); normal cov {cov_n.mean():.3f}, chebyshev {cov_c.mean():.3f}"
+            f"; old MoM bias {rel_old.mean():+.2%} ({time.perf_counter() - t0:.0f}s)",
+            flush=True,
+        )
+    return out
+
+
 def testing(args) -> dict:
     out: dict = {}
     # non-private: H0: C = 0.25 - eps, truth uniform over 4 values (C = 0.25)
@@ -304,7 +408,10 @@ def testing(args) -> dict:
     for k in (4, 3):
         stops = [
             test.run_sampler(
-                lambda n, rng, k=k: rng.integers(0, k, size=n), seed=s, device="cpu"
+                lambda n, rng, k=k: rng.integers(0, k, size=n),
+                seed=s,
+                simulation_seed=s,
+                device="cpu",
             ).stopping_time
             for s in range(args.private_trials)
         ]
@@ -313,7 +420,9 @@ def testing(args) -> dict:
             f"[private sequential] C={1 / k:.3f}: median stop {priv[f'C={1 / k:.3f}']}", flush=True
         )
     null_rej = sum(
-        test.run_sampler(lambda n, rng: rng.integers(0, 10, size=n), seed=s, device="cpu").reject
+        test.run_sampler(
+            lambda n, rng: rng.integers(0, 10, size=n), seed=s, simulation_seed=s, device="cpu"
+        ).reject
         for s in range(args.private_trials)
     )
     out["private"] = {
@@ -338,7 +447,9 @@ def plots(res: dict, out_dir: Path) -> list[str]:
         import matplotlib.pyplot as plt
     except ImportError:
         return []
-    files = []
+    files: list[str] = []
+    if "estimation" not in res:
+        return files
     est = res["estimation"]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     for dname, d in est["vs_alpha"].items():
@@ -438,6 +549,24 @@ def main() -> None:
         help="largest n probed for ours and pairwise RR (default: 4e6, --paper 1e9)",
     )
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    ap.add_argument(
+        "--default-runs", type=int, default=2000, help="part 0: runs per source (default 2000)"
+    )
+    ap.add_argument(
+        "--default-n", type=int, default=200_000, help="part 0: users per run (default 2e5)"
+    )
+    ap.add_argument(
+        "--default-runs-issue",
+        type=int,
+        default=300,
+        help="part 0, issue-19 setting: runs (default 300)",
+    )
+    ap.add_argument(
+        "--default-n-issue",
+        type=int,
+        default=1_000_000,
+        help="part 0, issue-19 setting: users per run (default 1e6)",
+    )
     args = ap.parse_args()
     bad = [s for s in args.sections if s not in SECTIONS]
     if bad:
@@ -479,7 +608,11 @@ def main() -> None:
     if cap is not None:
         args.cap = cap
     t0 = time.perf_counter()
-    res = {"estimation": estimation(args)}
+    res: dict = {}
+    if "default" in args.sections:
+        res["default"] = default_config(args)
+    if any(sec in args.sections for sec in ("alpha", "k", "eps")):
+        res["estimation"] = estimation(args)
     if "testing" in args.sections:
         res["testing"] = testing(args)
     res["seconds"] = time.perf_counter() - t0
@@ -487,26 +620,53 @@ def main() -> None:
         "out": str(args.out),
         "beta": BETA,
     }
-    a = res["estimation"]["vs_alpha"]
-    res["summary"] = {
-        "slope_alpha_salted_hash": {d: a[d]["slope"]["salted_hash"] for d in a},
-        "slope_alpha_pairwise_rr": {d: a[d]["slope"]["pairwise_rr"] for d in a},
-        "slope_small_alpha_salted_hash": {d: a[d]["slope_small_alpha"]["salted_hash"] for d in a},
-        "slope_small_alpha_pairwise_rr": {d: a[d]["slope_small_alpha"]["pairwise_rr"] for d in a},
-        "ratio_rr_over_ours_at_smallest_alpha": {
-            d: (a[d]["n"]["pairwise_rr"][0] / a[d]["n"]["salted_hash"][0])
-            if a[d]["n"]["pairwise_rr"][0] and a[d]["n"]["salted_hash"][0]
-            else None
-            for d in a
-        },
-    }
+    res["summary"] = {}
+    if "default" in res:
+        res["summary"]["default"] = {
+            name: {
+                "C": d["C"],
+                "relative_bias": d["default"]["relative_bias"]["mean"],
+                "relative_bias_se": d["default"]["relative_bias"]["se"],
+                "bias_below_2pct_of_C": d["default"]["bias_below_2pct_of_C"],
+                "bias_ci95_within_2pct_of_C": d["default"]["bias_ci95_within_2pct_of_C"],
+                "normal_coverage": d["default"]["normal"]["coverage"],
+                "chebyshev_coverage": d["default"]["chebyshev"]["coverage"],
+                "old_default_relative_bias": d["baseline_old_default_median_of_9_means"][
+                    "relative_bias"
+                ]["mean"],
+            }
+            for name, d in res["default"].items()
+        }
+    a = res.get("estimation", {}).get("vs_alpha", {})
+    if a:
+        res["summary"] |= {
+            "slope_alpha_salted_hash": {d: a[d]["slope"]["salted_hash"] for d in a},
+            "slope_alpha_pairwise_rr": {d: a[d]["slope"]["pairwise_rr"] for d in a},
+            "slope_small_alpha_salted_hash": {
+                d: a[d]["slope_small_alpha"]["salted_hash"] for d in a
+            },
+            "slope_small_alpha_pairwise_rr": {
+                d: a[d]["slope_small_alpha"]["pairwise_rr"] for d in a
+            },
+            "ratio_rr_over_ours_at_smallest_alpha": {
+                d: (a[d]["n"]["pairwise_rr"][0] / a[d]["n"]["salted_hash"][0])
+                if a[d]["n"]["pairwise_rr"][0] and a[d]["n"]["salted_hash"][0]
+                else None
+                for d in a
+            },
+        }
     if "testing" in res:
         t = res["testing"]["non_private"]
         res["summary"]["sequential_slope_vs_eps"] = t["slope_vs_eps"]
         res["summary"]["sequential_over_fixed_ratio"] = t["ratio_sequential_over_fixed"]
     args.out.mkdir(parents=True, exist_ok=True)
     res["plots"] = plots(res, args.out)
-    path = args.out / "privacy_collision.json"
+    name = (
+        "privacy_collision.json"
+        if set(args.sections) != {"default"}
+        else "privacy_collision_default.json"
+    )
+    path = args.out / name
     path.write_text(json.dumps(res, indent=2, default=float) + "\n")
     print(json.dumps(res["summary"], indent=2))
     print(f"wrote {path} in {res['seconds']:.0f}s")

@@ -6,7 +6,9 @@
 - :mod:`lab.privacy.unlearning`: DP2Unlearning (Al Mahmud et al. 2025) for causal language
   models with Opacus DP-SGD and DP-MLM (extra ``labworks-privacy[unlearning]``).
 
-The two methods share no code beyond :mod:`lab.core`, so this package re-exports nothing.
+The one piece both methods use is :mod:`lab.privacy.randomness`: every privatiser draws its
+coins from OS entropy unless an explicit ``simulation_seed`` is passed (a known seed voids the
+guarantee). This package re-exports nothing.
 The names it exported before 0.2 (the collision API) still resolve, with a
 ``DeprecationWarning``, from :mod:`lab.privacy.collision`.
 """

@@ -19,7 +19,7 @@ from lab.core import rewrite_moved_command
 
 __all__ = ["main"]
 
-_MOVED = {
+_MOVED: dict[tuple[str, ...], tuple[str, ...]] = {
     ("audit",): ("collision", "audit"),
     ("unlearn",): ("unlearning",),
     ("evaluate",): ("unlearning", "evaluate"),

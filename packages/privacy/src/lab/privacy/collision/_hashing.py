@@ -161,13 +161,13 @@ def encode_categories(values: Any) -> np.ndarray:
     return ids[codes]
 
 
-def derive_seed(seed: int | None, tag: int) -> int:
-    """A generator seed for one purpose (``tag``) derived from a user-facing ``seed``.
+def derive_seed(seed: int, tag: int) -> int:
+    """A generator seed for one purpose (``tag``) derived from a user-facing simulation seed.
 
     Keeps streams apart that would otherwise coincide, e.g. a data sampler and a randomizer
     both seeded with the same integer (their uniforms would be identical and the reports
     correlated with the data).
     """
-    base = 0 if seed is None else int(seed)
+    base = int(seed)
     z = mix64(torch.tensor([_s64(base % _TWO64) ^ _s64(tag % _TWO64)], dtype=torch.int64))
     return int(z.item()) & ((1 << 63) - 1)

@@ -21,7 +21,10 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import random
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
@@ -31,6 +34,7 @@ from scipy.stats import norm
 
 from lab.core import ConfigError, DataError, get_device, require, seeded
 
+from ..randomness import resolve_simulation_seed, secret_uniforms
 from ._hashing import category_codes, derive_seed, encode_categories, hash_bits
 from ._validate import check_alpha, check_open_unit
 from .estimate import CollisionEstimate
@@ -88,11 +92,19 @@ class PairwiseRandomizedResponse:
         self,
         values: Any,
         *,
-        seed: int | None = None,
+        simulation_seed: int | None = None,
         generator: torch.Generator | None = None,
         device: Any = None,
+        seed: int | None = None,
     ) -> PairReports:
-        """Each user's randomized +-1 report (the pair hash is public, the flip is private)."""
+        """Each user's randomized +-1 report (the pair hash is public, the flip is private).
+
+        The flips come from ``os.urandom`` unless ``simulation_seed`` (or a ``generator``) is
+        given (:mod:`lab.privacy.randomness`); ``seed`` is its deprecated name.
+        """
+        simulation_seed = resolve_simulation_seed(
+            simulation_seed, seed, "PairwiseRandomizedResponse.privatize"
+        )
         dev = get_device(device)
         if isinstance(values, torch.Tensor) and not values.is_floating_point():
             ids = values.to(device=dev, dtype=torch.int64).reshape(-1)
@@ -101,17 +113,20 @@ class PairwiseRandomizedResponse:
         n = int(ids.numel())
         if n < 2:
             raise DataError(f"the pairwise baseline needs at least 2 users, got {n}")
-        if generator is None:
-            generator = torch.Generator(device=dev)
-            generator.manual_seed(derive_seed(seed, _PAIR_SALT))
         pair = torch.arange(n, dtype=torch.int64, device=dev) // 2
         h = (
             2 * hash_bits(self.config.hash_seed, pair, torch.tensor(_PAIR_SALT, device=dev), ids)
             - 1
         )
-        keep = torch.rand(n, generator=generator, device=dev, dtype=torch.float64) < (
-            1.0 / (1.0 + math.exp(-self.config.alpha))
-        )
+        if generator is None and simulation_seed is None:
+            u = secret_uniforms(n, device=dev)
+        else:
+            if generator is None:
+                assert simulation_seed is not None
+                generator = torch.Generator(device=dev)
+                generator.manual_seed(derive_seed(simulation_seed, _PAIR_SALT))
+            u = torch.rand(n, generator=generator, device=dev, dtype=torch.float64)
+        keep = u < 1.0 / (1.0 + math.exp(-self.config.alpha))
         signs = torch.where(keep, h, -h)
         return PairReports(signs=signs, alpha=self.config.alpha)
 
@@ -148,9 +163,19 @@ class PairwiseRandomizedResponse:
             },
         )
 
-    def run(self, values: Any, *, seed: int | None = None, device: Any = None) -> CollisionEstimate:
+    def run(
+        self,
+        values: Any,
+        *,
+        simulation_seed: int | None = None,
+        device: Any = None,
+        seed: int | None = None,
+    ) -> CollisionEstimate:
         """``estimate(privatize(values))``."""
-        return self.estimate(self.privatize(values, seed=seed, device=device))
+        simulation_seed = resolve_simulation_seed(
+            simulation_seed, seed, "PairwiseRandomizedResponse.run"
+        )
+        return self.estimate(self.privatize(values, simulation_seed=simulation_seed, device=device))
 
 
 @dataclass(frozen=True)
@@ -184,6 +209,18 @@ class FrequencyOracleReports:
 
     def __len__(self) -> int:
         return int(self.reports.size)
+
+
+@contextmanager
+def _system_random(client: Any) -> Iterator[None]:
+    """Point the ``random`` global of ``client``'s module at a ``random.SystemRandom``."""
+    module: Any = sys.modules[type(client).__module__]
+    saved = module.random
+    module.random = random.SystemRandom()
+    try:
+        yield
+    finally:
+        module.random = saved
 
 
 def _pure_ldp_de() -> tuple[Any, Any]:
@@ -250,14 +287,30 @@ class FrequencyOraclePlugin:
         lut = np.array([self._index[u] for u in uniq], dtype=np.int64)
         return lut[codes]
 
-    def privatize(self, values: Any, *, seed: int | None = None) -> FrequencyOracleReports:
-        """Privatise every value with pure-ldp's direct-encoding client."""
+    def privatize(
+        self, values: Any, *, simulation_seed: int | None = None, seed: int | None = None
+    ) -> FrequencyOracleReports:
+        """Privatise every value with pure-ldp's direct-encoding client.
+
+        pure-ldp draws its coins from Python's module-level ``random``. Without a
+        ``simulation_seed`` the client's module sees a :class:`random.SystemRandom` (OS
+        entropy) for the duration of the call; with one, the global ``random`` is seeded
+        inside :func:`lab.core.seeded` and restored afterwards. ``seed`` is the deprecated
+        name of ``simulation_seed``.
+        """
+        simulation_seed = resolve_simulation_seed(
+            simulation_seed, seed, "FrequencyOraclePlugin.privatize"
+        )
         idx = self._indices(values)
         if idx.size < 2:
             raise DataError(f"the frequency-oracle baseline needs at least 2 users, got {idx.size}")
         priv = self._client.privatise
-        with seeded(derive_seed(seed, _FO_TAG) % 2**32):
-            out = np.fromiter((priv(int(i)) for i in idx), dtype=np.int64, count=idx.size)
+        if simulation_seed is None:
+            with _system_random(self._client):
+                out = np.fromiter((priv(int(i)) for i in idx), dtype=np.int64, count=idx.size)
+        else:
+            with seeded(derive_seed(simulation_seed, _FO_TAG) % 2**32):
+                out = np.fromiter((priv(int(i)) for i in idx), dtype=np.int64, count=idx.size)
         return FrequencyOracleReports(reports=out, k=self.k, alpha=self.config.alpha)
 
     def likelihoods(self) -> np.ndarray:
@@ -307,6 +360,11 @@ class FrequencyOraclePlugin:
             },
         )
 
-    def run(self, values: Any, *, seed: int | None = None) -> CollisionEstimate:
+    def run(
+        self, values: Any, *, simulation_seed: int | None = None, seed: int | None = None
+    ) -> CollisionEstimate:
         """``estimate(privatize(values))``."""
-        return self.estimate(self.privatize(values, seed=seed))
+        simulation_seed = resolve_simulation_seed(
+            simulation_seed, seed, "FrequencyOraclePlugin.run"
+        )
+        return self.estimate(self.privatize(values, simulation_seed=simulation_seed))

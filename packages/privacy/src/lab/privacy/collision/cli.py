@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from lab.core import ConfigError, add_config_arguments, config_from_args, get_device, set_seed
+from lab.core import ConfigError, add_config_arguments, config_from_args, get_device
 
 __all__ = ["register"]
 
@@ -44,15 +45,15 @@ def register(sub: Any) -> None:
     add_config_arguments(est, SaltedHashConfig)
     est.add_argument(
         "--aggregate",
-        choices=("median_of_means", "mean"),
-        default=None,
-        help="salted-hash aggregation (default: median_of_means)",
+        choices=("mean", "median_of_means"),
+        default=LDPEstimatorConfig.aggregate,
+        help="salted-hash aggregation (default: mean, unbiased)",
     )
     est.add_argument(
         "--ci",
-        choices=("chebyshev", "normal"),
-        default=None,
-        help="salted-hash interval (default: chebyshev)",
+        choices=("normal", "chebyshev"),
+        default=LDPEstimatorConfig.ci,
+        help="salted-hash interval returned as ci_low/ci_high (default: normal; both are reported)",
     )
     est.add_argument(
         "--confidence",
@@ -105,9 +106,28 @@ def _io_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--column", default=None, help="CSV column (header name or 0-based index)")
     p.add_argument(
-        "--seed", type=int, default=0, help="seed of the users' private randomness (default: 0)"
+        "--simulation-seed",
+        type=int,
+        default=None,
+        help="SIMULATION ONLY: seed the users' local randomness (salts, flips) so that a run "
+        "can be repeated. A known seed voids the privacy guarantee. Default: OS entropy",
     )
+    p.add_argument("--seed", type=int, default=None, help=argparse.SUPPRESS)  # deprecated
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+
+
+def _simulation_seed(args: argparse.Namespace) -> int | None:
+    """``--simulation-seed``, or the deprecated ``--seed`` with one line on stderr."""
+    if args.seed is not None:
+        print(
+            "lab privacy collision: --seed is deprecated (removed in 0.3); use "
+            "--simulation-seed (a known seed voids the privacy guarantee)",
+            file=sys.stderr,
+        )
+        if args.simulation_seed is not None:
+            raise ConfigError("pass either --simulation-seed or --seed, not both")
+        return int(args.seed)
+    return args.simulation_seed
 
 
 def _estimate(args: argparse.Namespace) -> dict:
@@ -123,33 +143,30 @@ def _estimate(args: argparse.Namespace) -> dict:
     from .unbiased import estimate_collision
 
     cfg = config_from_args(SaltedHashConfig, args)
+    sim = _simulation_seed(args)
+    est_cfg = LDPEstimatorConfig(aggregate=args.aggregate, ci=args.ci, confidence=args.confidence)
     values = read_values(args.input, args.column)
     device = get_device(args.device)
-    set_seed(args.seed)
     if args.method == "exact":
         res = estimate_collision(values, confidence=args.confidence)
     elif args.method == "salted-hash":
-        est_cfg = LDPEstimatorConfig(
-            aggregate=args.aggregate or "median_of_means",
-            ci=args.ci or "chebyshev",
-            confidence=args.confidence,
-        )
-        res = SaltedHashLDP(cfg).run(values, seed=args.seed, config=est_cfg, device=device)
+        res = SaltedHashLDP(cfg).run(values, simulation_seed=sim, config=est_cfg, device=device)
     elif args.method == "pairwise-rr":
         rr = PairwiseRandomizedResponse(
             PairwiseRRConfig(alpha=cfg.alpha, confidence=args.confidence, hash_seed=cfg.table_seed)
         )
-        res = rr.run(values, seed=args.seed, device=device)
+        res = rr.run(values, simulation_seed=sim, device=device)
     else:
         domain = sorted(set(values))
         fo = FrequencyOraclePlugin(
             FrequencyOracleConfig(alpha=cfg.alpha, confidence=args.confidence), domain
         )
-        res = fo.run(values, seed=args.seed)
+        res = fo.run(values, simulation_seed=sim)
     return {
         "command": "collision estimate",
         "input": str(args.input),
         "estimator": args.method,
+        "simulation_seed": sim,
         **res.as_dict(),
     }
 
@@ -164,12 +181,12 @@ def _test(args: argparse.Namespace) -> dict:
     )
 
     pcfg = config_from_args(PrivateSequentialTestConfig, args)
+    sim = _simulation_seed(args)
     values = read_values(args.input, args.column)
-    set_seed(args.seed)
     if args.private:
         test = PrivateSequentialCollisionTest(pcfg)
-        res = test.run(values, seed=args.seed, device=get_device(args.device))
-        extra = {"m": test.m, "group_size": test.group_size}
+        res = test.run(values, simulation_seed=sim, device=get_device(args.device))
+        extra = {"m": test.m, "group_size": test.group_size, "simulation_seed": sim}
     else:
         cfg = SequentialTestConfig(
             c0=pcfg.c0,
@@ -186,7 +203,9 @@ def _test(args: argparse.Namespace) -> dict:
         "input": str(args.input),
         "private": args.private,
         "decision": res.decision,
+        "outcome": res.outcome,
         "reject": res.reject,
+        "n_required": res.n_required,
         "stopping_time": res.stopping_time,
         "n_used": res.n_used,
         "n_available": len(values),

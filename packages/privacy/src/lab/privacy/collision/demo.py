@@ -80,16 +80,18 @@ def demo(out_dir: Path, *, device: torch.device, seed: int) -> DemoResult:
 
             est = ldp.run(
                 vals,
-                seed=s,
+                simulation_seed=s,  # a simulation: reproducible coins
                 config=LDPEstimatorConfig(aggregate="mean", ci="normal"),
                 device=device,
             )
             sq["salted hash (ours)"].append((est.estimate - c) ** 2)
             rr = PairwiseRandomizedResponse(PairwiseRRConfig(alpha=alpha, hash_seed=s))
-            sq["pairwise RR"].append((rr.run(vals, seed=s, device=device).estimate - c) ** 2)
+            sq["pairwise RR"].append(
+                (rr.run(vals, simulation_seed=s, device=device).estimate - c) ** 2
+            )
             if fo is not None:
                 sq["frequency oracle (pure-ldp)"].append(
-                    (fo.run(vals.cpu().numpy(), seed=s).estimate - c) ** 2
+                    (fo.run(vals.cpu().numpy(), simulation_seed=s).estimate - c) ** 2
                 )
         for name in errors:
             errors[name].append(math.sqrt(float(np.mean(sq[name]))))

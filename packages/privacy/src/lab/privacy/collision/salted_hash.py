@@ -2,7 +2,7 @@
 
 Protocol. Users are split into groups by a public assignment. Group ``g`` has a public random
 hash table ``H_g : [m] x domain -> {0, 1}`` (here a keyed pseudo-random function, see
-``lab.privacy._hashing``). User ``u`` in group ``g`` draws a secret salt ``s_u`` uniformly
+``lab.privacy.collision._hashing``). User ``u`` in group ``g`` draws a secret salt ``s_u`` uniformly
 from ``[m]`` and reports the single bit ``b_u = H_g(s_u, x_u)``. Two users of one group agree
 with probability ``1/2 + C(p)/(2m)`` (over salts, values and the table): they agree surely
 when salt and value coincide (probability ``C/m``) and with probability 1/2 otherwise.
@@ -23,7 +23,7 @@ the form quoted for the paper. ``table_rule="binomial"`` (ours) replaces Hoeffdi
 the exact binomial tail of the column mean, which gives the smallest ``m`` for which the same
 sufficient condition fails with probability ``<= beta``.
 
-Estimator per group (see :mod:`lab.privacy.ldp_estimator`): with ``n_g`` reports of which
+Estimator per group (see :mod:`lab.privacy.collision.ldp_estimator`): with ``n_g`` reports of which
 ``o_g`` are ones, ``S = 2 o_g - n_g`` and the all-pairs agreement fraction
 ``U_g = 1/2 + (S^2 - n_g) / (2 n_g (n_g - 1))``, the debiased group estimate is
 ``C_g = 2 m (U_g - 1/2) = m (S^2 - n_g) / (n_g (n_g - 1))``; it is unbiased over the table
@@ -50,6 +50,7 @@ from scipy.stats import binom
 
 from lab.core import ConfigError, DataError, get_device
 
+from ..randomness import resolve_simulation_seed, secret_integers
 from ._hashing import derive_seed, encode_categories, hash_bits
 from ._validate import check_alpha, check_open_unit, check_positive_int
 from .distributions import exact_collision_probability
@@ -57,6 +58,7 @@ from .ldp_estimator import estimate_collision_ldp
 from .reports import SaltedHashReports
 
 __all__ = [
+    "MAX_TABLE_SIZE",
     "SaltedHashConfig",
     "SaltedHashLDP",
     "SaltedHashReports",
@@ -71,31 +73,57 @@ __all__ = [
 _SALT_TAG = 0x5A17ED  # separates the salt stream from other streams seeded with the same integer
 
 
+#: the largest table size :func:`table_size` returns unless told otherwise: a group needs
+#: about m / C users, so larger tables need more than ten million users per group.
+MAX_TABLE_SIZE = 10_000_000
+
+
 def table_size(
-    alpha: float, beta: float, rule: Literal["hoeffding", "binomial"] = "hoeffding"
+    alpha: float,
+    beta: float,
+    rule: Literal["hoeffding", "binomial"] = "hoeffding",
+    *,
+    max_size: int = MAX_TABLE_SIZE,
 ) -> int:
     """The hash-table size ``m`` that makes the salted-hash randomizer (alpha, beta)-LDP.
 
     ``rule="hoeffding"``: ``ceil(2 ln(4/beta) / tanh(alpha/2)^2)`` (module docstring).
     ``rule="binomial"`` (ours): the smallest ``m`` with
     ``2 P(|Bin(m, 1/2)/m - 1/2| > tanh(alpha/2)/2) <= beta``.
+
+    Raises:
+        ConfigError: the (alpha, beta) pair needs ``m > max_size`` (default
+            :data:`MAX_TABLE_SIZE`): each group would need about ``m / C`` users, so the
+            protocol cannot run at any realistic scale; nothing is allocated.
     """
     alpha = check_alpha(alpha)
     beta = check_open_unit(beta, "beta")
+    check_positive_int(max_size, "max_size")
     t = math.tanh(alpha / 2) / 2
-    m_hoeff = math.ceil(2.0 * math.log(4.0 / beta) / (math.tanh(alpha / 2) ** 2))
+    m_real = 2.0 * math.log(4.0 / beta) / (math.tanh(alpha / 2) ** 2)
+    if not math.isfinite(m_real) or m_real > max_size:
+        raise ConfigError(
+            f"alpha={alpha!r}, beta={beta!r} need a hash table of m = {m_real:.3g} salts "
+            f"(> max_size={max_size}); each group would need about m / C >= {m_real:.3g} users. "
+            "Use a larger alpha or beta, or pass max_size explicitly if you really mean it"
+        )
+    m_hoeff = math.ceil(m_real)
     if rule == "hoeffding":
         return m_hoeff
     if rule != "binomial":
         raise ConfigError(f"table_rule must be 'hoeffding' or 'binomial', got {rule!r}")
-    ms = np.arange(1, m_hoeff + 1)
     eps = 1e-12
-    lo = np.ceil(ms * (0.5 - t) - eps)  # smallest count of ones that is inside
-    hi = np.floor(ms * (0.5 + t) + eps)  # largest count of ones that is inside
-    outside = binom.cdf(lo - 1, ms, 0.5) + binom.sf(hi, ms, 0.5)
-    ok = np.flatnonzero(2.0 * outside <= beta)
+    chunk = 1 << 20
+    for start in range(1, m_hoeff + 1, chunk):  # chunks keep memory bounded for large m
+        ms = np.arange(start, min(m_hoeff, start + chunk - 1) + 1)
+        lo = np.ceil(ms * (0.5 - t) - eps)  # smallest count of ones that is inside
+        hi = np.floor(ms * (0.5 + t) + eps)  # largest count of ones that is inside
+        outside = binom.cdf(lo - 1, ms, 0.5) + binom.sf(hi, ms, 0.5)
+        ok = np.flatnonzero(2.0 * outside <= beta)
+        if ok.size:
+            return int(ms[ok[0]])
     # Hoeffding bounds the exact tail, so m_hoeff itself always qualifies.
-    return int(ms[ok[0]]) if ok.size else m_hoeff
+    return m_hoeff
 
 
 def best_group_size(m: int, c: float) -> int:
@@ -154,7 +182,10 @@ class SaltedHashConfig:
         group_size: users per group; ``None`` uses :func:`best_group_size` with ``c_guess``.
         c_guess: a guess of C(p) used only to size groups (ours: the protocol is
             non-interactive, so the group size must be fixed before any report is seen).
-        table_seed: public seed of the hash-table draw (shared by users and server).
+        table_seed: public seed of the hash-table draw (shared by users and server; public
+            by design, unlike the users' salts).
+        max_table_size: refuse an (alpha, beta) whose table would be larger
+            (:func:`table_size`).
     """
 
     alpha: float = 1.0
@@ -164,12 +195,18 @@ class SaltedHashConfig:
     group_size: int | None = None
     c_guess: float = 0.05
     table_seed: int = 0
+    max_table_size: int = MAX_TABLE_SIZE
 
     def __post_init__(self) -> None:
         check_alpha(self.alpha)
         check_open_unit(self.beta, "beta")
+        check_positive_int(self.max_table_size, "max_table_size")
         if self.table_size is not None:
             check_positive_int(self.table_size, "table_size")
+            if self.table_size > self.max_table_size:
+                raise ConfigError(
+                    f"table_size={self.table_size} exceeds max_table_size={self.max_table_size}"
+                )
         if self.group_size is not None:
             check_positive_int(self.group_size, "group_size", 2)
         if not (0.0 < self.c_guess <= 1.0):
@@ -184,9 +221,9 @@ class SaltedHashLDP:
     """The one-bit salted-hash local randomizer (users' side) and its public parameters.
 
     Example:
-        >>> from lab.privacy import SaltedHashConfig, SaltedHashLDP, estimate_collision_ldp
+        >>> from lab.privacy.collision import SaltedHashConfig, SaltedHashLDP, estimate_collision_ldp
         >>> ldp = SaltedHashLDP(SaltedHashConfig(alpha=1.0, beta=1e-3, group_size=200))
-        >>> reports = ldp.privatize([i % 10 for i in range(20_000)], seed=0)
+        >>> reports = ldp.privatize([i % 10 for i in range(20_000)])  # secret salts
         >>> est = estimate_collision_ldp(reports)
     """
 
@@ -196,7 +233,7 @@ class SaltedHashLDP:
         self.m = (
             cfg.table_size
             if cfg.table_size is not None
-            else table_size(cfg.alpha, cfg.beta, cfg.table_rule)
+            else table_size(cfg.alpha, cfg.beta, cfg.table_rule, max_size=cfg.max_table_size)
         )
         self.group_size = (
             cfg.group_size if cfg.group_size is not None else best_group_size(self.m, cfg.c_guess)
@@ -215,42 +252,60 @@ class SaltedHashLDP:
         ids: torch.Tensor,
         groups: torch.Tensor,
         *,
-        seed: int | None = None,
+        simulation_seed: int | None = None,
         generator: torch.Generator | None = None,
+        seed: int | None = None,
     ) -> torch.Tensor:
-        """Users' reports for 64-bit category ids and their group ids (same device)."""
+        """Users' reports for 64-bit category ids and their group ids (same device).
+
+        The salts come from ``os.urandom`` unless ``simulation_seed`` (or a ``generator``) is
+        given; see :mod:`lab.privacy.randomness`. ``seed`` is the deprecated name of
+        ``simulation_seed``.
+        """
+        simulation_seed = resolve_simulation_seed(
+            simulation_seed, seed, "SaltedHashLDP.randomize_ids"
+        )
         if ids.shape != groups.shape:
             raise DataError(
                 f"ids and groups must have the same shape, got {tuple(ids.shape)} and {tuple(groups.shape)}"
             )
-        if generator is None:
-            generator = torch.Generator(device=ids.device)
-            generator.manual_seed(derive_seed(seed, _SALT_TAG))
-        salts = torch.randint(0, self.m, ids.shape, generator=generator, device=ids.device)
+        if generator is None and simulation_seed is None:
+            salts = secret_integers(ids.numel(), self.m, device=ids.device).reshape(ids.shape)
+        else:
+            if generator is None:
+                assert simulation_seed is not None
+                generator = torch.Generator(device=ids.device)
+                generator.manual_seed(derive_seed(simulation_seed, _SALT_TAG))
+            salts = torch.randint(0, self.m, ids.shape, generator=generator, device=ids.device)
         return hash_bits(self.config.table_seed, groups, salts, ids)
 
     def privatize(
         self,
         values: Any,
         *,
-        seed: int | None = None,
+        simulation_seed: int | None = None,
         generator: torch.Generator | None = None,
         groups: torch.Tensor | None = None,
         device: Any = None,
+        seed: int | None = None,
     ) -> SaltedHashReports:
         """Randomize every user's value; return the reports the server sees.
 
         Args:
             values: the users' categories, in arrival order (any hashable values, a numpy
                 array or an integer tensor).
-            seed: seed of the users' secret salts (or pass ``generator``).
-            generator: a torch.Generator on ``device`` for the salts.
+            simulation_seed: ``None`` (default): every salt is drawn from ``os.urandom`` and
+                stays secret, as the privacy guarantee requires. An integer makes the salts
+                reproducible for simulations and voids the guarantee.
+            generator: a torch.Generator on ``device`` for the salts (simulation only).
             groups: optional public group ids; default :func:`assign_groups`.
             device: where to compute (``None``/"auto": CUDA when present).
+            seed: deprecated name of ``simulation_seed`` (DeprecationWarning).
 
         Raises:
             DataError: fewer than two users, or a value that is not a hashable category.
         """
+        simulation_seed = resolve_simulation_seed(simulation_seed, seed, "SaltedHashLDP.privatize")
         dev = get_device(device)
         if isinstance(values, torch.Tensor) and not values.is_floating_point():
             ids = values.to(device=dev, dtype=torch.int64).reshape(-1)
@@ -269,7 +324,7 @@ class SaltedHashLDP:
                 raise DataError(f"group ids must be >= 0, got {int(groups.min())}")
         if generator is not None and generator.device != dev:
             raise ConfigError(f"generator is on {generator.device}, values on {dev}")
-        bits = self.randomize_ids(ids, groups, seed=seed, generator=generator)
+        bits = self.randomize_ids(ids, groups, simulation_seed=simulation_seed, generator=generator)
         return SaltedHashReports(
             groups=groups,
             bits=bits,
@@ -280,11 +335,19 @@ class SaltedHashLDP:
         )
 
     def estimate(self, reports: SaltedHashReports, config: Any = None, *, device: Any = None):
-        """Server-side estimate (:func:`~lab.privacy.estimate_collision_ldp`) of ``reports``."""
+        """Server-side estimate (:func:`~lab.privacy.collision.estimate_collision_ldp`)."""
         return estimate_collision_ldp(reports, config, device=device)
 
-    def run(self, values: Any, *, seed: int | None = None, config: Any = None, device: Any = None):
+    def run(
+        self,
+        values: Any,
+        *,
+        simulation_seed: int | None = None,
+        config: Any = None,
+        device: Any = None,
+        seed: int | None = None,
+    ):
         """``estimate(privatize(values))``: simulate the whole protocol on users' values."""
-        return self.estimate(
-            self.privatize(values, seed=seed, device=device), config, device=device
-        )
+        simulation_seed = resolve_simulation_seed(simulation_seed, seed, "SaltedHashLDP.run")
+        reports = self.privatize(values, simulation_seed=simulation_seed, device=device)
+        return self.estimate(reports, config, device=device)

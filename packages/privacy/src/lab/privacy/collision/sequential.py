@@ -19,7 +19,7 @@ Private (:class:`PrivateSequentialCollisionTest`). Users report through the salt
 randomizer in groups of fixed size ``n_g``; each completed group contributes its debiased
 estimate ``C_g`` (the all-pairs agreement statistic inside the group). At check ``j`` with
 ``G_j`` complete groups the statistic is the median of ``B_j`` block means and the radius is the
-Chebyshev/binomial median-of-means radius of :mod:`lab.privacy.ldp_estimator` at level
+Chebyshev/binomial median-of-means radius of :mod:`lab.privacy.collision.ldp_estimator` at level
 ``delta_j``, evaluated with the variance bound at ``c0`` (valid under H0, and for
 ``C <= c0`` because the bound increases with ``C``). Check times with fewer groups than ``B_j``
 are skipped (their ``delta_j`` is simply not spent). Ours: the time-uniform private radius.
@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -37,9 +37,10 @@ import torch
 
 from lab.core import ConfigError, DataError, get_device
 
+from ..randomness import resolve_simulation_seed
 from ._hashing import category_codes, encode_categories
 from ._validate import check_alpha, check_open_unit, check_positive_int
-from .ldp_estimator import median_of_means_blocks, mom_radius
+from .ldp_estimator import group_estimates, median_of_means_blocks, mom_radius
 from .salted_hash import SaltedHashConfig, SaltedHashLDP, SaltedHashReports, best_group_size
 
 __all__ = [
@@ -84,6 +85,9 @@ def _check_times(first: int, growth: float) -> Iterator[tuple[int, int]]:
         last, j = t, j + 1
 
 
+Outcome = Literal["reject", "no_rejection", "insufficient_data"]
+
+
 @dataclass(frozen=True)
 class SequentialResult:
     """Outcome of a sequential test.
@@ -96,6 +100,8 @@ class SequentialResult:
         c0: the null value.
         delta: the type-I error level.
         alternative: ``"two-sided"`` (H0: C = c0) or ``"greater"`` (H0: C <= c0).
+        n_required: samples needed for the first check (the smallest sample on which the
+            test can say anything).
     """
 
     reject: bool
@@ -105,11 +111,29 @@ class SequentialResult:
     c0: float
     delta: float
     alternative: str
+    n_required: int = 0
+
+    @property
+    def outcome(self) -> Outcome:
+        """``"reject"``, ``"no_rejection"`` (at least one check ran and none rejected) or
+        ``"insufficient_data"`` (too few samples for even the first check: no test ran)."""
+        if self.reject:
+            return "reject"
+        return "no_rejection" if len(self.path) else "insufficient_data"
+
+    @property
+    def insufficient_data(self) -> bool:
+        """True when no check could be performed (see :attr:`outcome`)."""
+        return self.outcome == "insufficient_data"
 
     @property
     def decision(self) -> str:
-        """``"reject H0"`` or ``"no rejection"``."""
-        return "reject H0" if self.reject else "no rejection"
+        """``"reject H0"``, ``"no rejection"`` or ``"insufficient data"``."""
+        return {
+            "reject": "reject H0",
+            "no_rejection": "no rejection",
+            "insufficient_data": "insufficient data",
+        }[self.outcome]
 
 
 class IncrementalCollisionCounter:
@@ -196,7 +220,7 @@ class SequentialCollisionTest:
             path.append((t, stat, r))
             if _decide(stat, cfg.c0, r, cfg.alternative):
                 return SequentialResult(
-                    True, t, t, np.array(path), cfg.c0, cfg.delta, cfg.alternative
+                    True, t, t, np.array(path), cfg.c0, cfg.delta, cfg.alternative, cfg.first_check
                 )
         return SequentialResult(
             False,
@@ -206,10 +230,15 @@ class SequentialCollisionTest:
             cfg.c0,
             cfg.delta,
             cfg.alternative,
+            cfg.first_check,
         )
 
     def run(self, values: Any) -> SequentialResult:
-        """Test on a finite sequence of categories taken in order; stops at the first rejection."""
+        """Test on a finite sequence of categories taken in order; stops at the first rejection.
+
+        Fewer values than ``first_check`` (including none) give the outcome
+        ``"insufficient_data"``, not ``"no_rejection"``.
+        """
         codes, _ = category_codes(values)
         n = codes.size
         state = {"pos": 0}
@@ -223,7 +252,7 @@ class SequentialCollisionTest:
 
         res = self._loop(pull)
         if not res.reject:
-            res = SequentialResult(False, None, n, res.path, res.c0, res.delta, res.alternative)
+            res = replace(res, n_used=n)
         return res
 
     def run_sampler(
@@ -335,6 +364,15 @@ class PrivateSequentialCollisionTest:
         self.group_size = (
             cfg.group_size if cfg.group_size is not None else best_group_size(self.m, cfg.c0)
         )
+        self.n_required = self._first_check_groups() * self.group_size
+
+    def _first_check_groups(self) -> int:
+        """Complete groups at the first check time that has enough groups for its blocks."""
+        cfg = self.config
+        for j, g_j in _check_times(cfg.first_check_groups, cfg.growth):
+            if g_j >= median_of_means_blocks(cfg.delta / (j * (j + 1)), cfg.block_failure):
+                return g_j
+        raise AssertionError("unreachable")  # pragma: no cover - check times grow without bound
 
     def _loop(self, pull: Callable[[int, int], np.ndarray | None]) -> SequentialResult:
         """``pull(first_group, n_groups)`` returns the new groups' estimates or None when exhausted."""
@@ -363,7 +401,14 @@ class PrivateSequentialCollisionTest:
             path.append((g_j * ng, stat, r))
             if _decide(stat, cfg.c0, r, cfg.alternative):
                 return SequentialResult(
-                    True, g_j * ng, g_j * ng, np.array(path), cfg.c0, cfg.delta, cfg.alternative
+                    True,
+                    g_j * ng,
+                    g_j * ng,
+                    np.array(path),
+                    cfg.c0,
+                    cfg.delta,
+                    cfg.alternative,
+                    self.n_required,
                 )
         return SequentialResult(
             False,
@@ -373,22 +418,40 @@ class PrivateSequentialCollisionTest:
             cfg.c0,
             cfg.delta,
             cfg.alternative,
+            self.n_required,
         )
 
-    def _group_estimates(self, ids: torch.Tensor, first_group: int, seed: int) -> np.ndarray:
+    def _group_estimates(
+        self, ids: torch.Tensor, first_group: int, simulation_seed: int | None
+    ) -> np.ndarray:
         ng = self.group_size
         n_groups = ids.numel() // ng
         local = torch.arange(n_groups * ng, device=ids.device) // ng
-        bits = self.ldp.randomize_ids(ids[: n_groups * ng], local + first_group, seed=seed)
+        bits = self.ldp.randomize_ids(
+            ids[: n_groups * ng], local + first_group, simulation_seed=simulation_seed
+        )
         reports = SaltedHashReports(
             local, bits, self.m, n_groups, self.config.alpha, self.config.beta
         )
-        from .ldp_estimator import group_estimates
-
         return group_estimates(reports, device=ids.device)[0]
 
-    def run(self, values: Any, *, seed: int = 0, device: Any = None) -> SequentialResult:
-        """Test on users' values in arrival order (each randomised locally with a secret salt)."""
+    def run(
+        self,
+        values: Any,
+        *,
+        simulation_seed: int | None = None,
+        device: Any = None,
+        seed: int | None = None,
+    ) -> SequentialResult:
+        """Test on users' values in arrival order (each randomised locally with a secret salt).
+
+        The salts come from ``os.urandom`` unless ``simulation_seed`` is given
+        (:mod:`lab.privacy.randomness`; ``seed`` is its deprecated name). Fewer users than
+        :attr:`n_required` give the outcome ``"insufficient_data"``.
+        """
+        simulation_seed = resolve_simulation_seed(
+            simulation_seed, seed, "PrivateSequentialCollisionTest.run"
+        )
         dev = get_device(device)
         ids_all = torch.as_tensor(encode_categories(values), device=dev)
         n = ids_all.numel()
@@ -397,11 +460,12 @@ class PrivateSequentialCollisionTest:
             lo, hi = first * self.group_size, (first + k) * self.group_size
             if hi > n:
                 return None
-            return self._group_estimates(ids_all[lo:hi], first, seed + first)
+            sim = None if simulation_seed is None else simulation_seed + first
+            return self._group_estimates(ids_all[lo:hi], first, sim)
 
         res = self._loop(pull)
         if not res.reject:
-            res = SequentialResult(False, None, n, res.path, res.c0, res.delta, res.alternative)
+            res = replace(res, n_used=n)
         return res
 
     def run_sampler(
@@ -409,9 +473,14 @@ class PrivateSequentialCollisionTest:
         sampler: Callable[[int, np.random.Generator], np.ndarray],
         *,
         seed: int = 0,
+        simulation_seed: int | None = None,
         device: Any = None,
     ) -> SequentialResult:
-        """Test on a stream: ``sampler(k, rng)`` returns ``k`` integer categories."""
+        """Test on a stream: ``sampler(k, rng)`` returns ``k`` integer categories.
+
+        ``seed`` seeds the data stream ``rng`` handed to ``sampler`` (data simulation); the
+        users' salts come from ``os.urandom`` unless ``simulation_seed`` is given.
+        """
         dev = get_device(device)
         rng = np.random.default_rng(seed)
         budget = self.config.max_samples
@@ -425,6 +494,7 @@ class PrivateSequentialCollisionTest:
                     f"the sampler must return integer categories, got dtype {vals.dtype}"
                 )
             ids = torch.as_tensor(vals.astype(np.int64), device=dev)
-            return self._group_estimates(ids, first, seed * 1_000_003 + first)
+            sim = None if simulation_seed is None else simulation_seed * 1_000_003 + first
+            return self._group_estimates(ids, first, sim)
 
         return self._loop(pull)

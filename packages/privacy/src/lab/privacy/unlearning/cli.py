@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +48,25 @@ def _data(args: argparse.Namespace) -> Any:
         meta = Path(args.data) / "meta.json"
         split = json.loads(meta.read_text())["forget_split"] if meta.is_file() else "forget10"
     return load_tofu(args.data, forget_split=split)
+
+
+def _deprecated_seed(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seed", type=int, default=None, help=argparse.SUPPRESS)  # until 0.3
+
+
+def _config_with_simulation_seed(cls: Any, args: argparse.Namespace) -> Any:
+    """``config_from_args`` for DPConfig/DPMLMConfig, honouring the deprecated ``--seed``."""
+    cfg = config_from_args(cls, args)
+    if args.seed is None:
+        return cfg
+    print(
+        f"lab privacy unlearning {args.unlearn_command}: --seed is deprecated (removed in 0.3); "
+        "use --simulation-seed (a known seed voids the privacy guarantee)",
+        file=sys.stderr,
+    )
+    if cfg.simulation_seed is not None:
+        raise ConfigError("pass either --simulation-seed or --seed, not both")
+    return replace(cfg, simulation_seed=args.seed)
 
 
 def _write_json(path: Path, obj: Any) -> None:
@@ -104,8 +125,8 @@ def _cmd_dp_train(args: argparse.Namespace) -> int:
     from .dp_sgd import DPConfig, train_dp
     from .models import load_causal_lm, save_causal_lm
 
-    cfg = config_from_args(DPConfig, args)
-    set_seed(cfg.seed)
+    cfg = _config_with_simulation_seed(DPConfig, args)
+    set_seed(cfg.simulation_seed)  # None: a fresh seed from the OS
     data = _data(args)
     model, tok = load_causal_lm(args.init, device=args.device)
     res = train_dp(
@@ -125,7 +146,7 @@ def _cmd_sanitize(args: argparse.Namespace) -> int:
     from .dp_mlm import DPMLMConfig, DPMLMRewriter, load_masked_lm, sanitize_tofu, train_small_mlm
     from .models import build_word_tokenizer
 
-    cfg = config_from_args(DPMLMConfig, args)
+    cfg = _config_with_simulation_seed(DPMLMConfig, args)
     data = _data(args)
     if args.mlm:
         mlm, tok = load_masked_lm(args.mlm, device=args.device)
@@ -238,6 +259,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--run-dir", type=Path, default=None)
     p.add_argument("--resume", action="store_true")
     _common(p)
+    _deprecated_seed(p)
     add_config_arguments(p, DPConfig)
     p.set_defaults(func=_cmd_dp_train)
 
@@ -246,6 +268,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--mlm", type=Path, default=None, help="local masked LM dir")
     _common(p)
+    _deprecated_seed(p)
     add_config_arguments(p, DPMLMConfig)
     p.set_defaults(func=_cmd_sanitize)
 

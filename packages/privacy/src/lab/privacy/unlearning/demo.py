@@ -82,7 +82,7 @@ def demo(out_dir: Path, *, device: torch.device, seed: int) -> DemoResult:
             max_physical_batch_size=32,
             lr=3e-3,
             accountant="rdp",
-            seed=seed,
+            simulation_seed=seed,  # a demo: reproducible noise (no privacy claim)
         ),
         device=device,
     )

@@ -12,6 +12,18 @@ changes by at most a factor ``e^eps`` between any two inputs, so each replacemen
 tokens)`` by sequential composition. Every token is replaced (keeping a token unchanged would
 not be private). The public code's top-K variant is not rigorously DP and is not offered.
 
+Fixed output length (OURS; the paper rewrites token for token, which releases each record's
+length exactly). Every rewritten field has exactly ``output_length`` tokens: a longer text is
+truncated to its first ``output_length`` tokens (the rest is not released at all), a shorter
+one is padded with mask tokens, whose positions are sampled like any other. Each of the
+``output_length`` sampled positions costs ``epsilon_per_token``, so a field costs
+``output_length * epsilon_per_token`` whatever its true length: the per-record epsilon scales
+linearly with the configured length (sequential composition). ``output_length=None`` restores
+the length-preserving rewrite, which leaks the length and costs ``len * epsilon_per_token``.
+
+Randomness: the sampling coins come from ``os.urandom`` unless ``simulation_seed`` is given
+(:mod:`lab.privacy.randomness`); a known seed voids the guarantee.
+
 OURS (the paper is silent or differs): the masked position is predicted from the original
 record with only that position masked (the paper feeds the original and the partially
 rewritten sentence); the clip range is a config field with a data-independent default.
@@ -21,7 +33,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import InitVar, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +41,7 @@ import torch
 
 from lab.core import ConfigError, DataError, get_device, progress, require, seeded
 
+from ..randomness import resolve_simulation_seed, secret_uniforms
 from .data import QAItem, TofuData
 
 __all__ = [
@@ -84,7 +97,12 @@ class DPMLMConfig:
             of the data being sanitised).
         batch_size: positions scored per forward pass.
         fields: which QA fields are rewritten (OURS default both question and answer).
-        seed: sampling seed.
+        output_length: tokens in every rewritten field (truncate or pad; module docstring);
+            a field costs ``output_length * epsilon_per_token``. ``None``: keep each text's
+            length (leaks it). OURS default 32, data-independent.
+        simulation_seed: ``None`` (default): sampling coins from OS entropy. An integer makes
+            rewrites reproducible and voids the guarantee (simulations only).
+        seed: deprecated name of ``simulation_seed`` (init-only; DeprecationWarning).
     """
 
     epsilon_per_token: float = 10.0
@@ -92,9 +110,24 @@ class DPMLMConfig:
     clip_max: float = 10.0
     batch_size: int = 256
     fields: tuple[str, ...] = ("question", "answer")
-    seed: int = 0
+    output_length: int | None = 32
+    simulation_seed: int | None = None
+    seed: InitVar[int | None] = None
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, seed: int | None) -> None:
+        object.__setattr__(
+            self,
+            "simulation_seed",
+            resolve_simulation_seed(self.simulation_seed, seed, "DPMLMConfig"),
+        )
+        if self.output_length is not None and (
+            isinstance(self.output_length, bool)
+            or not isinstance(self.output_length, int)
+            or self.output_length < 1
+        ):
+            raise ConfigError(
+                f"output_length must be a positive integer or None, got {self.output_length!r}"
+            )
         if not (self.epsilon_per_token > 0 and math.isfinite(self.epsilon_per_token)):
             raise ConfigError(f"epsilon_per_token must be positive, got {self.epsilon_per_token}")
         if not self.clip_min < self.clip_max:
@@ -147,13 +180,32 @@ class DPMLMRewriter:
             if 0 <= i < vocab:
                 support[i] = False
         self.support = support
-        self.generator = torch.Generator().manual_seed(self.config.seed)
+        sim = self.config.simulation_seed
+        self.generator = None if sim is None else torch.Generator().manual_seed(sim)
 
     def _ids(self, text: str) -> list[int]:
         ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
         if not ids:
             raise DataError(f"text {text!r} has no tokens to rewrite")
         return list(ids)
+
+    def fixed_length_ids(self, text: str) -> list[int]:
+        """The token ids that are rewritten: ``text``'s tokens truncated or padded with mask
+        tokens to ``output_length`` (unchanged when it is ``None``)."""
+        ids = self._ids(text)
+        n = self.config.output_length
+        if n is None:
+            return ids
+        return ids[:n] + [int(self.tokenizer.mask_token_id)] * max(0, n - len(ids))
+
+    def _sample(self, probs: torch.Tensor) -> torch.Tensor:
+        """One draw per row of ``probs`` (secret coins unless a simulation seed is set)."""
+        if self.generator is not None:
+            return torch.multinomial(probs, 1, generator=self.generator).squeeze(-1)
+        cdf = probs.cumsum(-1)
+        u = secret_uniforms(probs.shape[0]).to(cdf.dtype)[:, None] * cdf[:, -1:]
+        idx = torch.searchsorted(cdf, u, right=True).squeeze(-1)
+        return idx.clamp_max(probs.shape[-1] - 1)
 
     @torch.no_grad()
     def logits(self, input_ids: Sequence[int]) -> torch.Tensor:
@@ -186,10 +238,11 @@ class DPMLMRewriter:
         )
 
     def rewrite(self, text: str) -> RewriteResult:
-        """Replace every token of ``text``; the cost is ``epsilon_per_token`` per token."""
-        ids = self._ids(text)
+        """Rewrite ``text`` into ``output_length`` sampled tokens (every position replaced);
+        the cost is ``epsilon_per_token`` per output token."""
+        ids = self.fixed_length_ids(text)
         probs = self.distribution(ids)
-        new = torch.multinomial(probs, 1, generator=self.generator).squeeze(-1)
+        new = self._sample(probs)
         out = self.tokenizer.decode(new.tolist(), skip_special_tokens=True)
         return RewriteResult(out, self.config.epsilon_per_token * len(ids), len(ids))
 
@@ -221,7 +274,9 @@ class DPMLMRewriter:
         return out, eps
 
 
-def sanitize_tofu(data: TofuData, rewriter: DPMLMRewriter) -> tuple[TofuData, dict[str, float]]:
+def sanitize_tofu(
+    data: TofuData, rewriter: DPMLMRewriter
+) -> tuple[TofuData, dict[str, float | int | None]]:
     """Rewrite the training splits (forget and retain) of ``data`` for training a DP base.
 
     Only ``question``/``answer`` (the configured fields) are kept, rewritten; the paraphrased
@@ -244,6 +299,7 @@ def sanitize_tofu(data: TofuData, rewriter: DPMLMRewriter) -> tuple[TofuData, di
         "record_epsilon_mean": sum(allrec) / len(allrec),
         "author_epsilon": max(per_author.values()),
         "epsilon_per_token": rewriter.config.epsilon_per_token,
+        "output_length": rewriter.config.output_length,
     }
     return replace(data, forget=tuple(forget), retain=tuple(retain), retain_eval=()), report
 

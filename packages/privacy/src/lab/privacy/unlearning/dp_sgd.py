@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import InitVar, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,6 +39,7 @@ from lab.core import (
     save_checkpoint,
 )
 
+from ..randomness import entropy_generator, resolve_simulation_seed
 from .data import QAItem
 from .models import unwrap_model
 from .training import Cost, QABatch, encode_qa, example_losses
@@ -81,8 +82,20 @@ class DPConfig:
         max_length: longest prompt + answer allowed.
         max_noise_multiplier: refuse a target epsilon that needs a larger sigma (``None``:
             only Opacus' own limit).
-        secure_mode: Opacus' cryptographically secure noise (slower).
-        seed: seed of the Poisson sampler and the noise generator.
+        secure_mode: Opacus' ``secure_mode`` (noise and Poisson sampling from
+            ``torchcsprng``'s ``/dev/urandom`` generator, and Opacus' defence against
+            floating-point attacks). Needs the ``torchcsprng`` package, which has no release
+            for current PyTorch/Python (not installable here); ``True`` without it is a
+            ConfigError. Default ``False``: see ``simulation_seed``.
+        simulation_seed: ``None`` (default): the Poisson sampler's and the noise's torch
+            generators are seeded with 63 bits of OS entropy that are never stored (a
+            checkpoint stores the generator states, so keep checkpoints as secret as the
+            data). The generators themselves are torch's (not a CSPRNG), and without
+            ``secure_mode`` Opacus' floating-point hardening is off: state of the art for
+            research, not a production guarantee. An integer makes noise and sampling
+            reproducible and VOIDS the guarantee (anyone who knows the seed can subtract
+            the noise): simulations and tests only.
+        seed: deprecated name of ``simulation_seed`` (init-only; DeprecationWarning).
     """
 
     target_epsilon: float = 8.0
@@ -97,9 +110,15 @@ class DPConfig:
     max_length: int = 64
     max_noise_multiplier: float | None = None
     secure_mode: bool = False
-    seed: int = 0
+    simulation_seed: int | None = None
+    seed: InitVar[int | None] = None
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, seed: int | None) -> None:
+        object.__setattr__(
+            self,
+            "simulation_seed",
+            resolve_simulation_seed(self.simulation_seed, seed, "DPConfig"),
+        )
         if not (self.target_epsilon > 0 and math.isfinite(self.target_epsilon)):
             raise ConfigError(
                 f"target_epsilon must be positive and finite, got {self.target_epsilon}"
@@ -379,12 +398,18 @@ def _dp_loop(
     """
     opacus = _opacus()
     from opacus.utils.batch_memory_manager import BatchMemoryManager
+    from opacus.validators.errors import UnsupportedError
 
     dev = get_device(device)
     n = len(dataset)
     if cfg.batch_size > n:
         raise ConfigError(f"batch_size={cfg.batch_size} exceeds the {n} training {what}")
-    gen = torch.Generator().manual_seed(cfg.seed)
+    _check_supported(model)
+    engine = _privacy_engine(opacus, cfg)
+    if cfg.simulation_seed is None:
+        gen = entropy_generator()
+    else:
+        gen = torch.Generator().manual_seed(cfg.simulation_seed)
     loader = torch.utils.data.DataLoader(dataset, batch_size=cfg.batch_size, generator=gen)
     model.to(dev)
     model.train()
@@ -392,8 +417,12 @@ def _dp_loop(
         opt: torch.optim.Optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
     else:
         opt = torch.optim.SGD(model.parameters(), lr=cfg.lr)
-    engine = opacus.PrivacyEngine(accountant=cfg.accountant, secure_mode=cfg.secure_mode)
-    noise_gen = None if cfg.secure_mode else torch.Generator(device=dev).manual_seed(cfg.seed + 1)
+    if cfg.secure_mode:
+        noise_gen = None  # Opacus draws from its torchcsprng generator
+    elif cfg.simulation_seed is None:
+        noise_gen = entropy_generator(dev)
+    else:
+        noise_gen = torch.Generator(device=dev).manual_seed(cfg.simulation_seed + 1)
     try:
         gsm, dp_opt, dp_loader = engine.make_private_with_epsilon(
             module=model,
@@ -407,6 +436,11 @@ def _dp_loop(
             grad_sample_mode="hooks",
             noise_generator=noise_gen,
         )
+    except (NotImplementedError, UnsupportedError) as exc:
+        raise ConfigError(
+            f"Opacus cannot train {type(model).__name__} with DP-SGD: {exc}. Replace the "
+            "layers it names, e.g. `model = opacus.validators.ModuleValidator.fix(model)`"
+        ) from exc
     except ValueError as exc:
         raise ConfigError(
             f"target epsilon {cfg.target_epsilon} (delta {cfg.delta}) cannot be met with "
@@ -502,6 +536,47 @@ def _dp_loop(
         cost=cost,
         accountant=cfg.accountant,
     )
+
+
+def _privacy_engine(opacus: Any, cfg: DPConfig) -> Any:
+    """Opacus' PrivacyEngine; a missing ``torchcsprng`` under ``secure_mode`` is a ConfigError."""
+    with warnings.catch_warnings():
+        # Opacus warns "Secure RNG turned off" on every engine; DPConfig documents it instead.
+        warnings.filterwarnings("ignore", message="Secure RNG turned off")
+        try:
+            return opacus.PrivacyEngine(accountant=cfg.accountant, secure_mode=cfg.secure_mode)
+        except ImportError as exc:
+            raise ConfigError(
+                "secure_mode=True needs the 'torchcsprng' package, which is not installed (it "
+                "has no release for current PyTorch/Python). Train with secure_mode=False and "
+                "no simulation_seed (noise seeded from OS entropy; see DPConfig) or install "
+                f"torchcsprng from source: {exc}"
+            ) from exc
+
+
+def _check_supported(model: Any) -> None:
+    """Refuse a model with layers Opacus cannot privatise, naming each layer.
+
+    Opacus' own error (an ``UnsupportedModuleError``, a ValueError, whose message names no
+    layer) would otherwise surface from ``make_private_with_epsilon``.
+    """
+    from opacus.utils.module_utils import trainable_modules
+    from opacus.validators import ModuleValidator
+
+    bad = []
+    for name, sub in trainable_modules(model):
+        validator = ModuleValidator.VALIDATORS.get(type(sub))
+        errors = validator(sub) if validator is not None else []
+        if errors:
+            reason = str(errors[0]).split(". ")[0].strip()
+            bad.append(f"'{name or '<model>'}' ({type(sub).__name__}: {reason})")
+    if bad:
+        raise ConfigError(
+            f"Opacus cannot train {len(bad)} layer(s) of {type(model).__name__} with DP-SGD: "
+            + "; ".join(bad)
+            + ". Replace them before training, e.g. "
+            "`model = opacus.validators.ModuleValidator.fix(model)` (BatchNorm -> GroupNorm)"
+        )
 
 
 def _mk(path: str | Path) -> Path:
