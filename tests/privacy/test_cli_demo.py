@@ -171,3 +171,20 @@ def test_moved_names_and_modules_warn_and_resolve():
     assert old is importlib.import_module("lab.privacy.collision.sequential")
     with pytest.raises(AttributeError):
         lab.privacy.no_such_name  # noqa: B018
+
+
+def test_demo_extra_covers_both_demos():
+    """Issue 24: `pip install labworks-privacy[demo]` brings every import of both demos:
+    plots (both), pure-ldp for the collision demo's frequency-oracle curve, and the
+    unlearning stack (opacus, transformers, rouge-score)."""
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "packages" / "privacy" / "pyproject.toml"
+    extras = tomllib.loads(root.read_text())["project"]["optional-dependencies"]
+    demo = " ".join(extras["demo"])
+    assert "labworks-core[plots]" in demo
+    assert "unlearning" in demo and "baselines" in demo
+    needed = " ".join(extras["unlearning"] + extras["baselines"])
+    for pkg in ("opacus", "transformers", "rouge-score", "pure-ldp", "scikit-learn", "statsmodels"):
+        assert pkg in needed

@@ -186,3 +186,31 @@ def test_cli_rejects_bad_values(tmp_path) -> None:
                 "nope",
             ]
         )
+
+
+def test_failed_commands_leave_no_folders(tmp_path) -> None:
+    """Issue 24: config, device and data are validated before any run or output folder."""
+    import torch
+
+    from lab.core import DataError, DeviceError
+
+    torch.set_num_threads(1)
+    d, m0 = tmp_path / "data", tmp_path / "m0"
+    small = ["--n-authors", "4", "--min-qa", "2", "--max-qa", "2", "--forget-fraction", "0.25"]
+    assert run(["unlearning", "data", "--out", str(d), *small, "--retain-eval-authors", "1"]) == 0
+    model = ["--model.n-embd", "16", "--model.n-head", "2", "--model.n-layer", "1"]
+    train = ["unlearning", "train", "--data", str(d), "--split", "pretrain", "--epochs", "1"]
+    assert run([*train, "--out", str(m0), *model]) == 0
+    out, rd = tmp_path / "dp", tmp_path / "rd"
+    dp = ["unlearning", "dp-train", "--data", str(d), "--init", str(m0), "--out", str(out)]
+    dp += ["--run-dir", str(rd), "--epochs", "1", "--batch-size", "2", "--accountant", "rdp"]
+    with pytest.raises(ConfigError, match="cannot be met"):
+        run([*dp, "--target-epsilon", "1e-6"])
+    if not torch.cuda.is_available():
+        with pytest.raises(DeviceError):
+            run([*dp, "--device", "cuda"])
+        with pytest.raises(DeviceError):
+            run([*train, "--out", str(out), "--run-dir", str(rd), "--device", "cuda", *model])
+    with pytest.raises(DataError):
+        run([*train, "--out", str(out), "--run-dir", str(rd), "--data", str(tmp_path / "no")])
+    assert not out.exists() and not rd.exists()
