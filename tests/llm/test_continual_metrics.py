@@ -7,7 +7,7 @@ from lab.core import ConfigError, DataError
 from lab.llm.continual import AccuracyMatrix
 
 # R[i, j]: accuracy on task j after training task i. Task 0 peaks after task 1 (0.9 > 0.8),
-# so forgetting (max over earlier rows) differs from -BWT (diagonal only).
+# so forgetting (max over rows l >= j before the last) differs from -BWT (diagonal only).
 R = [[0.8, 0.1, 0.2], [0.9, 0.7, 0.3], [0.6, 0.5, 0.9]]
 B = [0.5, 0.2, 0.25]
 
@@ -29,6 +29,20 @@ def test_forgetting_uses_rows_before_the_last_only():
     # max(R[0,0], R[1,0]) - R[2,0] = 0.5 - 1.0 = -0.5, never 0
     m = AccuracyMatrix.from_rows([[0.5, 0, 0], [0.4, 0.6, 0], [1.0, 0.6, 0.7]])
     assert m.forgetting == pytest.approx(((0.5 - 1.0) + (0.6 - 0.6)) / 2)
+
+
+def test_forgetting_with_nan_above_the_diagonal():
+    # untrained tasks may be NaN (the docstring allows it); forgetting must stay finite
+    nan = float("nan")
+    m = AccuracyMatrix.from_rows([[0.8, nan, nan], [0.7, 0.9, nan], [0.6, 0.5, 0.9]])
+    assert m.forgetting == pytest.approx(((0.8 - 0.6) + (0.9 - 0.5)) / 2)  # 0.3
+
+
+def test_forgetting_ignores_rows_before_the_task_was_trained():
+    # task 1 scored 0.95 by chance before it was trained (row 0): that is not "forgotten";
+    # only rows l >= 1 count: max(R[1,1]) - R[2,1] = 0.6 - 0.5
+    m = AccuracyMatrix.from_rows([[0.8, 0.95, 0.1], [0.8, 0.6, 0.2], [0.8, 0.5, 0.9]])
+    assert m.forgetting == pytest.approx(((0.8 - 0.8) + (0.6 - 0.5)) / 2)  # 0.05, not 0.225
 
 
 def test_no_forgetting_when_rows_are_constant():

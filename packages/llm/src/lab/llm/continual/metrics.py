@@ -8,10 +8,12 @@ on task ``j``:
 - average incremental accuracy = mean_i mean_{j<=i} R[i, j]
 - BWT = mean_{j<T-1} (R[T-1, j] - R[j, j])
 - FWT = mean_{j>=1} (R[j-1, j] - b_j)
-- forgetting = mean_{j<T-1} (max_{l<T-1} R[l, j] - R[T-1, j])
+- forgetting = mean_{j<T-1} (max_{j<=l<T-1} R[l, j] - R[T-1, j])
 
-Forgetting takes the maximum over every row before the last (not only the diagonal), so it
-differs from -BWT whenever a task's best accuracy came after it was trained.
+Forgetting takes the maximum over the rows from the one where task ``j`` was trained up to the
+one before the last (Chaudhry et al. 2018): rows before task ``j`` was trained (above the
+diagonal, possibly NaN) never count, and a task whose best accuracy came after it was trained
+makes forgetting differ from -BWT.
 """
 
 from __future__ import annotations
@@ -114,10 +116,16 @@ class AccuracyMatrix:
 
     @property
     def forgetting(self) -> float:
-        """Average forgetting: mean_{j<T-1} (max_{l<T-1} R[l, j] - R[T-1, j])."""
+        """Average forgetting: mean_{j<T-1} (max_{j<=l<T-1} R[l, j] - R[T-1, j]).
+
+        Only rows ``l >= j`` (after task ``j`` was trained) enter the maximum, with ``nanmax``;
+        entries above the diagonal, NaN or not, are ignored.
+        """
         self._need(2, "forgetting")
         r, t = self.values, self.num_tasks
-        return float(np.mean([r[: t - 1, j].max() - r[t - 1, j] for j in range(t - 1)]))
+        return float(
+            np.mean([np.nanmax(r[j : t - 1, j]) - r[t - 1, j] for j in range(t - 1)])
+        )
 
     @property
     def fwt(self) -> float:
