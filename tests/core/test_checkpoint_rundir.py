@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from lab.core import DataError, RunDir, load_checkpoint, save_checkpoint, set_seed
+from lab.core._rundir import interrupted_message
 from lab.core.testing import assert_state_dicts_equal
 
 
@@ -138,3 +139,66 @@ def test_rundir_bad_name(tmp_path, bad):
 
     with pytest.raises(ConfigError):
         RunDir.create(bad, root=tmp_path)
+
+
+def _entries(root):
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+def test_failed_command_leaves_no_empty_run_folder(tmp_path):
+    root = tmp_path / "runs"
+    run = RunDir.create("exp", root=root, config={"a": 1})
+    with pytest.raises(DataError), run:
+        raise DataError("bad input")
+    # the run folder and the parents create() made for it are gone again
+    assert not root.exists()
+
+
+def test_failed_command_keeps_a_folder_that_holds_results(tmp_path):
+    other = RunDir.create("exp", root=tmp_path)  # a sibling run: the parent must stay
+    run = RunDir.create("exp", root=tmp_path)
+    with pytest.raises(RuntimeError), run:
+        run.log(step=1, loss=0.5)
+        raise RuntimeError("diverged")
+    assert run.path.is_dir() and other.path.is_dir()
+    empty = RunDir.create("exp", root=tmp_path)
+    with pytest.raises(RuntimeError), empty:
+        raise RuntimeError("x")
+    assert not empty.path.exists() and (tmp_path / "exp").is_dir()
+
+
+def test_reopened_run_is_never_removed(tmp_path):
+    path = RunDir.create("exp", root=tmp_path).path
+    with pytest.raises(ValueError), RunDir.open(path):
+        raise ValueError("x")
+    assert path.is_dir()
+
+
+def test_interrupt_carries_the_resume_hint(tmp_path):
+    run = RunDir.create("exp", root=tmp_path)
+    with pytest.raises(KeyboardInterrupt) as info, run:
+        run.log(step=1)
+        raise KeyboardInterrupt
+    assert interrupted_message(info.value) == f"interrupted; continue with --resume {run.path}"
+    with pytest.raises(KeyboardInterrupt) as info, run.guard(resume="--out {path} --resume"):
+        raise KeyboardInterrupt
+    assert (
+        interrupted_message(info.value) == f"interrupted; continue with --out {run.path} --resume"
+    )
+    with pytest.raises(KeyboardInterrupt) as info, run.guard(resume=None):
+        raise KeyboardInterrupt
+    assert interrupted_message(info.value) == f"interrupted; partial results in {run.path}"
+    # interrupted before anything was written: the folder goes, and the message says so
+    fresh = RunDir.create("exp", root=tmp_path)
+    with pytest.raises(KeyboardInterrupt) as info, fresh:
+        raise KeyboardInterrupt
+    assert not fresh.path.exists()
+    assert "before anything was saved" in interrupted_message(info.value)
+    assert interrupted_message(KeyboardInterrupt()) == "interrupted"
+
+
+def test_successful_block_keeps_even_an_unused_folder(tmp_path):
+    run = RunDir.create("exp", root=tmp_path)
+    with run:
+        pass
+    assert run.path.is_dir()

@@ -238,3 +238,55 @@ def test_partial_nested_override_starts_from_the_field_default():
     assert cfg.optim == Optim(lr=0.25, betas=(0.1, 0.2))
     # nothing given: the default factory's instance, unchanged
     assert config_from_args(WithCustomNested, parser.parse_args([])).optim.lr == 0.5
+
+
+@dataclass(frozen=True)
+class OptionalSequences:
+    reward_weights: tuple[float, ...] | None = None
+    lora_target_modules: tuple[str, ...] | None = ("q_proj",)
+    pair: tuple[int, float] | None = None
+    paths: list[Path] | None = None
+
+
+def test_cli_optional_tuples_take_several_words():
+    cfg = _parse(
+        [
+            "--reward-weights",
+            "1.0",
+            "0.5",
+            "2",
+            "1e-3",
+            "--lora-target-modules",
+            "c_attn",
+            "c_proj",
+            "--pair",
+            "3",
+            "0.25",
+            "--paths",
+            "a",
+            "b/c",
+        ],
+        OptionalSequences,
+    )
+    assert cfg == OptionalSequences(
+        reward_weights=(1.0, 0.5, 2.0, 1e-3),
+        lora_target_modules=("c_attn", "c_proj"),
+        pair=(3, 0.25),
+        paths=[Path("a"), Path("b/c")],
+    )
+    assert all(isinstance(w, float) for w in cfg.reward_weights)
+    # one word is a one-item tuple, `none` is None, a YAML list still works, nothing given: default
+    assert _parse(["--reward-weights", "1.0"], OptionalSequences).reward_weights == (1.0,)
+    assert _parse(["--lora-target-modules", "none"], OptionalSequences).lora_target_modules is None
+    assert _parse(["--reward-weights", "[0.5, 1]"], OptionalSequences).reward_weights == (0.5, 1.0)
+    assert _parse(["--reward-weights", "[]"], OptionalSequences).reward_weights == ()
+    assert _parse([], OptionalSequences) == OptionalSequences()
+
+
+def test_cli_sequence_words_are_validated_naming_the_item():
+    with pytest.raises(ConfigError, match=r"reward_weights\[1\]"):
+        _parse(["--reward-weights", "1.0", "heavy"], OptionalSequences)
+    with pytest.raises(ConfigError, match="expected 2 values, got 3"):
+        _parse(["--pair", "1", "2", "3"], OptionalSequences)
+    with pytest.raises(ConfigError, match=r"sizes\[0\]"):
+        _parse(["--sizes", "1.5"])

@@ -2,8 +2,8 @@ import logging
 
 import pytest
 
-from lab.core import progress, require, setup_logging
-from lab.core.report import DemoResult, write_report
+from lab.core import ConfigError, LabError, MissingDependencyError, progress, require, setup_logging
+from lab.core.report import DemoResult, demo_size, write_report
 
 
 def test_require_imports_existing():
@@ -15,6 +15,20 @@ def test_require_names_pip_command():
     with pytest.raises(ImportError, match=r"pip install 'labworks-core\[plots\]'") as info:
         require("surely_not_a_module_xyz", "labworks-core[plots]")
     assert "surely_not_a_module_xyz" in str(info.value)
+    # one error, two families: the CLI's LabError handling and existing `except ImportError`
+    assert isinstance(info.value, MissingDependencyError) and isinstance(info.value, LabError)
+    assert info.value.module == info.value.name == "surely_not_a_module_xyz"
+    assert info.value.requirement == "labworks-core[plots]"
+
+
+def test_demo_size_reads_the_environment(monkeypatch):
+    monkeypatch.delenv("LABWORKS_DEMO_SIZE", raising=False)
+    assert demo_size() == "full"
+    monkeypatch.setenv("LABWORKS_DEMO_SIZE", "Tiny")
+    assert demo_size() == "tiny"
+    monkeypatch.setenv("LABWORKS_DEMO_SIZE", "small")
+    with pytest.raises(ConfigError, match="LABWORKS_DEMO_SIZE='small'"):
+        demo_size()
 
 
 def test_progress_quiet_when_not_a_tty(capsys, monkeypatch):

@@ -34,7 +34,7 @@ from ._distributed import (
     world_size,
     wrap_ddp,
 )
-from ._errors import ConfigError, DataError, DeviceError, LabError
+from ._errors import ConfigError, DataError, DeviceError, LabError, MissingDependencyError
 from ._optional import require
 from ._progress import progress, setup_logging
 from ._rundir import RunDir
@@ -52,6 +52,7 @@ __all__ = [
     "DeviceError",
     "DistributedInfo",
     "LabError",
+    "MissingDependencyError",
     "RunDir",
     "__version__",
     "add_config_arguments",

@@ -293,36 +293,83 @@ def _dest(prefix: str, name: str) -> str:
     return "cfg__" + (prefix + name).replace(".", "__")
 
 
+def _is_union(tp: Any) -> bool:
+    return get_origin(tp) in (typing.Union, getattr(types, "UnionType", None))
+
+
+def _parse_text(text: str, tp: Any, key: str) -> Any:
+    """Parse one command-line word and validate it like a file value (ConfigError naming key)."""
+    if text.lower() in ("none", "null") and type(None) in get_args(tp):
+        return None
+    try:
+        value: Any = yaml.safe_load(text)
+    except yaml.YAMLError:
+        value = text
+    inner = [a for a in get_args(tp) if a is not type(None)] if _is_union(tp) else [tp]
+    if any(a in (str, Path) for a in inner) and not isinstance(value, (list, dict)):
+        value = text
+    if isinstance(value, int) and not isinstance(value, bool) and float in inner:
+        value = float(value)
+    if isinstance(value, str) and float in inner:
+        # YAML 1.1 reads "1e-3" (no dot) as a string; accept any Python float literal
+        with contextlib.suppress(ValueError):
+            value = float(text)
+    return _convert(value, tp, key)
+
+
 def _parse_scalar(tp: Any, key: str) -> Callable[[str], Any]:
     """An argparse ``type=`` callable that parses text and validates it like a file value."""
 
     def parse(text: str) -> Any:
-        if text.lower() in ("none", "null") and type(None) in get_args(tp):
-            return None
         try:
-            value: Any = yaml.safe_load(text)
-        except yaml.YAMLError:
-            value = text
-        inner = (
-            [a for a in get_args(tp) if a is not type(None)]
-            if get_origin(tp) in (typing.Union, getattr(types, "UnionType", None))
-            else [tp]
-        )
-        if any(a in (str, Path) for a in inner) and not isinstance(value, (list, dict)):
-            value = text
-        if isinstance(value, int) and not isinstance(value, bool) and float in inner:
-            value = float(value)
-        if isinstance(value, str) and float in inner:
-            # YAML 1.1 reads "1e-3" (no dot) as a string; accept any Python float literal
-            with contextlib.suppress(ValueError):
-                value = float(text)
-        try:
-            return _convert(value, tp, key)
+            return _parse_text(text, tp, key)
         except ConfigError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
 
     parse.__name__ = _type_name(tp)
     return parse
+
+
+def _sequence_type(tp: Any) -> Any:
+    """The ``list[...]``/``tuple[...]`` type of a field typed so or ``... | None``; else None."""
+    if get_origin(tp) in (list, tuple):
+        return tp
+    if _is_union(tp):
+        inner = [a for a in get_args(tp) if a is not type(None)]
+        if len(inner) == 1 and get_origin(inner[0]) in (list, tuple):
+            return inner[0]
+    return None
+
+
+def _parse_words(words: list[str], tp: Any, key: str) -> Any:
+    """Several command-line words for a sequence field (``tp`` may be ``... | None``).
+
+    ``--x 1 2 3`` gives three items, each parsed as the item type; one word that starts with
+    ``[`` is a YAML list (``--x '[1, 2]'``, ``--x '[]'`` for an empty one); ``--x none`` is None
+    for an optional field.
+    """
+    seq = _sequence_type(tp)
+    optional = type(None) in get_args(tp)
+    if len(words) == 1 and optional and words[0].lower() in ("none", "null"):
+        return None
+    if len(words) == 1 and words[0].lstrip().startswith("["):
+        try:
+            return yaml.safe_load(words[0])
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config key {key!r}: cannot parse {words[0]!r}: {exc}") from None
+    args = get_args(seq)
+    if get_origin(seq) is tuple and args and not (len(args) == 2 and args[1] is Ellipsis):
+        if len(words) != len(args):
+            raise ConfigError(
+                f"config key {key!r}: expected {len(args)} values, got {len(words)} ({words!r})"
+            )
+        item_types = list(args)
+    else:
+        item_types = [args[0] if args else Any] * len(words)
+    return [
+        w if it is Any else _parse_text(w, it, f"{key}[{i}]")
+        for i, (w, it) in enumerate(zip(words, item_types, strict=True))
+    ]
 
 
 def add_config_arguments(
@@ -332,7 +379,9 @@ def add_config_arguments(
 
     Also adds ``--config FILE`` (JSON/YAML) once at the top level; flags given on the command
     line override values from the file, which override the dataclass defaults. Booleans take
-    ``--flag/--no-flag``; sequences take a YAML list (``--sizes '[64, 64]'``) or several words.
+    ``--flag/--no-flag``; sequences (also optional ones, ``tuple[float, ...] | None``) take
+    several words (``--sizes 64 64``) or one YAML list (``--sizes '[64, 64]'``, ``'[]'`` for an
+    empty one), and ``none`` for an optional one.
     """
     _check_config_class(cls)
     if not prefix and not any(a.dest == "config_file" for a in parser._actions):
@@ -381,7 +430,7 @@ def add_config_arguments(
         }
         if choices is not None:
             kwargs["metavar"] = "{" + ",".join(map(str, choices)) + "}"
-        if origin in (list, tuple):
+        if _sequence_type(tp) is not None:
             kwargs["nargs"] = "+"
             kwargs["type"] = str
         kwargs.setdefault("metavar", f.name.upper())
@@ -401,23 +450,10 @@ def _collect(ns: argparse.Namespace, cls: type[Any], prefix: str) -> dict[str, A
         dest = _dest(prefix, f.name)
         if hasattr(ns, dest):
             value = getattr(ns, dest)
-            if get_origin(tp) in (list, tuple) and isinstance(value, list):
-                if len(value) == 1 and value[0].lstrip().startswith("["):
-                    try:
-                        value = yaml.safe_load(value[0])
-                    except yaml.YAMLError as exc:
-                        raise ConfigError(
-                            f"config key {prefix + f.name!r}: cannot parse {value[0]!r}: {exc}"
-                        ) from None
-                else:
-                    value = [yaml.safe_load(v) if not _is_str_seq(tp) else v for v in value]
+            if _sequence_type(tp) is not None and isinstance(value, list):
+                value = _parse_words(value, tp, prefix + f.name)
             out[f.name] = value
     return out
-
-
-def _is_str_seq(tp: Any) -> bool:
-    args = [a for a in get_args(tp) if a is not Ellipsis]
-    return bool(args) and all(a in (str, Path) for a in args)
 
 
 def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:

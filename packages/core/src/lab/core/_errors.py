@@ -7,7 +7,7 @@ rejects.
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "DataError", "DeviceError", "LabError"]
+__all__ = ["ConfigError", "DataError", "DeviceError", "LabError", "MissingDependencyError"]
 
 
 class LabError(Exception):
@@ -24,3 +24,17 @@ class DeviceError(LabError, RuntimeError):
 
 class DataError(LabError, ValueError):
     """Input data is malformed, empty, or inconsistent."""
+
+
+class MissingDependencyError(LabError, ImportError):
+    """An optional dependency is not installed; the message names the exact ``pip install`` line.
+
+    Also an ``ImportError``, so ``except ImportError`` around an optional import keeps working.
+    ``module`` is the module that failed to import and ``requirement`` what to install
+    (e.g. ``"labworks-signal[vc]"``).
+    """
+
+    def __init__(self, message: str, *, module: str = "", requirement: str = "") -> None:
+        super().__init__(message, name=module or None)
+        self.module = module
+        self.requirement = requirement

@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 from ._config import config_to_dict
 from ._errors import ConfigError, DataError
 
-__all__ = ["RunDir"]
+__all__ = ["RunDir", "interrupted_message"]
 
 _CKPT = re.compile(r"^step_(\d+)\.pt$")
 
@@ -44,6 +46,22 @@ class RunDir:
             checkpoints/      step_<N>.pt files written atomically
 
     Create a new one with :meth:`create`; reopen an existing one (to resume) with :meth:`open`.
+
+    A command creates its run folder only after the device, the config and the input data are
+    validated, and does its work inside ``with run:`` (or ``with run.guard(resume=...):``)::
+
+        device = get_device(args.device)                 # DeviceError -> exit 2, no folder
+        cfg = config_from_args(TrainConfig, args)         # ConfigError -> exit 2, no folder
+        data = load_data(args.data)                       # DataError   -> exit 2, no folder
+        run = RunDir.open(args.resume) if args.resume else RunDir.create("x", config=cfg)
+        with run:
+            train(cfg, data, run, device=device)
+
+    On any exception inside the block, a folder that :meth:`create` made and that still holds
+    nothing (no metrics row, plot or checkpoint, only ``config.json``) is removed again, with
+    the parent folders ``create`` made for it, so a failed command leaves no empty folder. A
+    Ctrl-C (``KeyboardInterrupt``) is re-raised carrying the run folder and the flag that
+    resumes it; the ``lab`` CLI prints ``interrupted; continue with --resume DIR`` and exits 130.
     """
 
     def __init__(self, path: str | Path):
@@ -52,6 +70,9 @@ class RunDir:
         self.checkpoints = self.path / "checkpoints"
         self.metrics_file = self.path / "metrics.jsonl"
         self.config_file = self.path / "config.json"
+        # folders create() made (the run folder first, then the parents it had to make)
+        self._made: list[Path] = []
+        self._resume: str | None = "--resume {path}"
 
     @classmethod
     def create(cls, name: str, *, root: str | Path = "runs", config: Any = None) -> RunDir:
@@ -59,6 +80,7 @@ class RunDir:
         if not name or "/" in name or name in (".", ".."):
             raise ConfigError(f"run name {name!r} must be a non-empty single path component")
         base = Path(root) / name
+        missing_parents = [p for p in (base, *base.parents) if not p.exists()]
         stamp = time.strftime("%Y%m%d-%H%M%S")
         path = base / stamp
         i = 1
@@ -70,6 +92,7 @@ class RunDir:
                 path = base / f"{stamp}-{i}"
                 i += 1
         run = cls(path)
+        run._made = [path, *missing_parents]
         run.plots.mkdir()
         run.checkpoints.mkdir()
         run.metrics_file.touch()
@@ -87,6 +110,61 @@ class RunDir:
         run.checkpoints.mkdir(exist_ok=True)
         run.metrics_file.touch()
         return run
+
+    # ------------------------------------------------------------------ failure handling
+
+    def guard(self, *, resume: str | None = "--resume {path}") -> RunDir:
+        """Use as ``with run.guard(resume=...):``; ``with run:`` is ``guard()`` with the default.
+
+        ``resume`` is how the command continues this run, with ``{path}`` standing for the
+        folder: ``"--resume {path}"`` (the default), ``"--out {path} --resume"`` for commands
+        that resume a folder given by ``--out``, or ``None`` for a command that cannot resume
+        (Ctrl-C then prints where the partial results are).
+        """
+        self._resume = resume
+        return self
+
+    def __enter__(self) -> RunDir:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is None:
+            return
+        removed = self._remove_if_unused()
+        if isinstance(exc, KeyboardInterrupt):
+            exc.lab_run_dir = None if removed else self.path  # type: ignore[attr-defined]
+            exc.lab_resume = (  # type: ignore[attr-defined]
+                None
+                if removed or self._resume is None
+                else self._resume.replace("{path}", str(self.path))
+            )
+
+    def _remove_if_unused(self) -> bool:
+        """Remove a folder that create() made and that holds only what create() put there."""
+        if not self._made or not self.path.is_dir():
+            return False
+        expected = {"config.json", "metrics.jsonl", "plots", "checkpoints"}
+        entries = list(self.path.iterdir())
+        if any(e.name not in expected for e in entries):
+            return False
+        if self.metrics_file.is_file() and self.metrics_file.stat().st_size > 0:
+            return False
+        for sub in (self.plots, self.checkpoints):
+            if sub.exists() and (not sub.is_dir() or any(sub.iterdir())):
+                return False
+        shutil.rmtree(self.path)
+        for parent in self._made[1:]:
+            try:
+                parent.rmdir()  # only while empty: another run may live beside this one
+            except OSError:
+                break
+        self._made = []
+        return True
 
     def save_config(self, config: Any) -> Path:
         data = config if isinstance(config, Mapping) else config_to_dict(config)
@@ -141,3 +219,16 @@ class RunDir:
 
     def __fspath__(self) -> str:
         return str(self.path)
+
+
+def interrupted_message(exc: BaseException) -> str:
+    """The one line the ``lab`` CLI prints for a Ctrl-C (see :meth:`RunDir.guard`)."""
+    resume = getattr(exc, "lab_resume", None)
+    run_dir = getattr(exc, "lab_run_dir", None)
+    if resume:
+        return f"interrupted; continue with {resume}"
+    if run_dir is not None:
+        return f"interrupted; partial results in {run_dir}"
+    if hasattr(exc, "lab_run_dir"):
+        return "interrupted before anything was saved; its run folder was removed"
+    return "interrupted"

@@ -6,20 +6,62 @@ A domain's demo is a callable registered under the entry-point group ``lab.demos
 
 It writes its PNG plots into ``out_dir`` and returns a :class:`DemoResult`. ``lab demo`` calls
 every installed domain's demo and writes ``report.md``, ``metrics.json`` and the plots.
+
+Entry points are named ``<domain>-<method>`` (or ``<domain>`` for a domain with one demo).
+Everything a demo imports beyond its distribution's base dependencies is listed in the
+distribution's ``demo`` extra: ``lab demo`` checks that extra's requirements from the installed
+metadata before any demo runs and skips a demo that lacks one, naming the ``pip install``
+line.
+
+Demo size: a demo reads :func:`demo_size` (``"full"``, the default, or ``"tiny"``, set with
+``lab demo --size tiny`` or the environment variable ``LABWORKS_DEMO_SIZE=tiny``) and at
+``"tiny"`` shrinks its problem, steps and sample counts so the whole demo runs in seconds on a
+CPU: a smoke test of the installed package (CI runs every domain's demo this way), not a
+result.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._errors import ConfigError
 from ._optional import require
 
-__all__ = ["DemoResult", "line_plot", "pyplot", "save_figure", "write_report"]
+__all__ = [
+    "DEMO_SIZES",
+    "DEMO_SIZE_ENV",
+    "DemoResult",
+    "demo_size",
+    "line_plot",
+    "pyplot",
+    "save_figure",
+    "write_report",
+]
+
+#: The environment variable that sets the demo size (``lab demo --size`` sets it too).
+DEMO_SIZE_ENV = "LABWORKS_DEMO_SIZE"
+#: The demo sizes: ``full`` (the default) and ``tiny`` (a smoke run of seconds).
+DEMO_SIZES = ("full", "tiny")
+
+
+def demo_size() -> str:
+    """``"full"`` or ``"tiny"``, from ``LABWORKS_DEMO_SIZE`` (unset or empty: ``"full"``).
+
+    A demo calls this once and picks its sizes from it, e.g.
+    ``steps = 20 if demo_size() == "tiny" else 2000``. Any other value is a ConfigError.
+    """
+    value = os.environ.get(DEMO_SIZE_ENV, "").strip().lower() or "full"
+    if value not in DEMO_SIZES:
+        raise ConfigError(
+            f"{DEMO_SIZE_ENV}={os.environ.get(DEMO_SIZE_ENV)!r} is not one of {list(DEMO_SIZES)}"
+        )
+    return value
 
 
 @dataclass(frozen=True)
@@ -94,11 +136,17 @@ def write_report(
     results: Mapping[str, DemoResult],
     failures: Mapping[str, str] | None = None,
     header: str = "",
+    skipped: Mapping[str, str] | None = None,
 ) -> Path:
-    """Write ``report.md`` and ``metrics.json`` for a set of demo results; return the report path."""
+    """Write ``report.md`` and ``metrics.json`` for a set of demo results; return the report path.
+
+    ``failures`` maps a demo to its error text, ``skipped`` to the reason it did not run (a
+    missing requirement and the pip line that installs it).
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     failures = dict(failures or {})
+    skipped = dict(skipped or {})
     lines = ["# labworks demo report", ""]
     if header:
         lines += [header, ""]
@@ -121,6 +169,9 @@ def write_report(
     for domain, err in failures.items():
         all_metrics[domain] = {"error": err}
         lines += [f"## {domain}: FAILED", "", "```", err, "```", ""]
+    for domain, reason in skipped.items():
+        all_metrics[domain] = {"skipped": reason}
+        lines += [f"## {domain}: SKIPPED", "", f"Not run: {reason}", ""]
     (out / "metrics.json").write_text(
         json.dumps(all_metrics, indent=2, default=str) + "\n", encoding="utf-8"
     )
