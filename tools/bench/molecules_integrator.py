@@ -105,6 +105,20 @@ def measure(
     }
 
 
+def _write(args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "settings": {
+            k: dict(zip(("n", "d", "w", "sigma_max"), v, strict=True)) for k, v in SETTINGS.items()
+        },
+        "n_samples": args.n_samples,
+        "seed": args.seed,
+        "baseline": "euler/left/uniform (the public code's step)",
+        "rows": rows,
+    }
+    args.out.write_text(json.dumps(payload, indent=2) + "\n")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--settings", nargs="+", choices=list(SETTINGS), default=list(SETTINGS))
@@ -123,6 +137,7 @@ def main() -> None:
                 **measure(SETTINGS[name], integ, inc, grid, steps, args.n_samples, args.seed),
             }
             rows.append(row)
+            _write(args, rows)  # after every row: an interrupted run keeps what it measured
             print(
                 f"{name:14s} {integ:5s} {inc:5s} {grid:9s} {steps:4d}  "
                 f"bias {100 * row['energy_bias']:+7.2f}% +- {100 * row['energy_bias_se']:.2f}",
@@ -140,17 +155,7 @@ def main() -> None:
             for r in rows:
                 if r["setting"] == name and r["n_steps"] == steps:
                     r["abs_bias_vs_baseline"] = abs(r["energy_bias"]) / abs(base["energy_bias"])
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "settings": {
-            k: dict(zip(("n", "d", "w", "sigma_max"), v, strict=True)) for k, v in SETTINGS.items()
-        },
-        "n_samples": args.n_samples,
-        "seed": args.seed,
-        "baseline": "euler/left/uniform (the public code's step)",
-        "rows": rows,
-    }
-    args.out.write_text(json.dumps(payload, indent=2) + "\n")
+    _write(args, rows)
     print(f"wrote {args.out}")
 
 

@@ -152,3 +152,17 @@ def test_warm_start_builds_each_conformer_on_its_own_etkdg_geometry() -> None:
     for k in range(4):
         np.testing.assert_allclose(lengths(mol, k), lengths(ens, k), atol=1e-9)
     assert not np.allclose(lengths(mol, 0), lengths(mol, 1), atol=1e-4)
+
+
+def test_rejection_returns_only_valid_conformers_or_says_how_many() -> None:
+    from lab.core import DataError
+    from lab.molecules.conformers import clash_free, valid_conformers
+
+    smiles = "CN(C)CCOC(c1ccccc1)c1ccccc1"  # diphenhydramine
+    assert clash_free(etkdg_conformers(smiles, 5, seed=0)).all()
+    raw = generate_conformers(smiles, 12, reject_invalid=False, n_steps=10, seed=1)
+    kept = generate_conformers(smiles, 12, n_steps=10, seed=1)
+    assert kept.GetNumConformers() == 12 and valid_conformers(kept).all()
+    assert not valid_conformers(raw).all()  # 10 SDE steps leave invalid raw samples
+    with pytest.raises(DataError, match="of 3 sampled conformers"):
+        generate_conformers(smiles, 3, n_steps=10, clash_factor=5.0, max_rounds=1)

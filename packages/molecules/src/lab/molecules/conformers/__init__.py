@@ -20,12 +20,14 @@ from .compare import adjoint_generator, compare_generators, etkdg_generator
 from .data import MoleculeFilter, load_smiles, rdkit_nci_path, split_molecules, training_molecules
 from .evaluation import (
     THRESHOLDS,
+    clash_free,
     coverage_amr,
     etkdg_conformers,
     keeps_graph,
     mmff_relax,
     reference_ensemble,
     rmsd_matrix,
+    valid_conformers,
     write_sdf,
 )
 from .generate import generate_conformers, load_pretrained, pretrained_path
@@ -58,6 +60,7 @@ __all__ = [
     "TorsionalConfig",
     "adjoint_generator",
     "bond_length_penalty",
+    "clash_free",
     "compare_generators",
     "coverage_amr",
     "dihedral",
@@ -79,6 +82,7 @@ __all__ = [
     "torsion_energy",
     "torsions_to_coordinates",
     "training_molecules",
+    "valid_conformers",
     "wrap",
     "wrapped_normal_log_density",
     "wrapped_normal_score",

@@ -62,7 +62,7 @@ def _train(args: argparse.Namespace) -> int:
 def _generate(args: argparse.Namespace) -> int:
     from lab.core import get_device
 
-    from .evaluation import keeps_graph, write_sdf
+    from .evaluation import clash_free, keeps_graph, write_sdf
     from .generate import generate_conformers
     from .mmff import mmff_energies
 
@@ -75,6 +75,7 @@ def _generate(args: argparse.Namespace) -> int:
         warm_start=args.warm_start,
         n_steps=args.steps,
         seed=args.seed,
+        reject_invalid=args.reject_invalid,
         device=get_device(args.device),
     )
     path = write_sdf(mol, args.output)
@@ -88,6 +89,7 @@ def _generate(args: argparse.Namespace) -> int:
         "mmff_energy_mean": float(np.mean(e)),
         "mmff_energy_min": float(np.min(e)),
         "keeps_graph": float(keeps_graph(mol).mean()),
+        "clash_free": float(clash_free(mol).mean()),
     }
     print(json.dumps(summary, indent=2))
     return 0
@@ -128,6 +130,12 @@ def register(subparsers: Any) -> None:
         help="build each conformer on its own ETKDG conformer (bond lengths, angles, rings)",
     )
     g.add_argument("--steps", type=int, default=None, help="SDE steps (default: the model's)")
+    g.add_argument(
+        "--reject-invalid",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="resample raw conformers that break the graph or clash (default: on)",
+    )
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--device", default="auto")
     g.set_defaults(func=_generate)

@@ -25,17 +25,19 @@ from .mmff import mmff_energies
 
 __all__ = [
     "THRESHOLDS",
+    "clash_free",
     "coverage_amr",
     "etkdg_conformers",
     "keeps_graph",
     "mmff_relax",
     "reference_ensemble",
     "rmsd_matrix",
+    "valid_conformers",
     "write_sdf",
 ]
 
 #: RMSD thresholds (Angstrom) of the coverage metrics.
-THRESHOLDS = (0.75, 1.0, 1.25)
+THRESHOLDS = (0.5, 0.75, 1.0, 1.25)
 
 
 def _as_mol(molecule: str | Chem.Mol | MoleculeGraph) -> Chem.Mol:
@@ -216,6 +218,29 @@ def keeps_graph(mol: Chem.Mol, *, cov_factor: float = 1.3) -> np.ndarray:
         found = {tuple(sorted((b.GetBeginAtomIdx(), b.GetEndAtomIdx()))) for b in probe.GetBonds()}
         out[k] = found == bonds
     return out
+
+
+def clash_free(mol: Chem.Mol, *, clash_factor: float = 0.5, min_bonds: int = 3) -> np.ndarray:
+    """Per conformer: are all atom pairs at least ``min_bonds`` bonds apart (1-4 pairs and
+    beyond) no closer than ``clash_factor`` x the sum of their van der Waals radii (RDKit's
+    periodic table; H-H: 1.2 A at the default 0.5)?"""
+    if clash_factor < 0:
+        raise ConfigError(f"clash_factor must be >= 0, got {clash_factor!r}")
+    topo = Chem.GetDistanceMatrix(mol)
+    table = Chem.GetPeriodicTable()
+    vdw = np.array([table.GetRvdw(a.GetAtomicNum()) for a in mol.GetAtoms()])
+    i, j = np.nonzero(np.triu(topo >= min_bonds, k=1))
+    limit = clash_factor * (vdw[i] + vdw[j])
+    out = np.ones(mol.GetNumConformers(), dtype=bool)
+    for k, conf in enumerate(mol.GetConformers()):
+        xyz = np.asarray(conf.GetPositions())
+        out[k] = bool((np.linalg.norm(xyz[i] - xyz[j], axis=1) >= limit).all())
+    return out
+
+
+def valid_conformers(mol: Chem.Mol, *, clash_factor: float = 0.5) -> np.ndarray:
+    """Per conformer: :func:`keeps_graph` and :func:`clash_free`."""
+    return keeps_graph(mol) & clash_free(mol, clash_factor=clash_factor)
 
 
 def write_sdf(mol: Chem.Mol, path: str | Path, *, energies: bool = True) -> Path:

@@ -10,7 +10,7 @@ from rdkit import Chem
 
 from lab.core import ConfigError, DataError
 
-from .evaluation import etkdg_conformers, mmff_relax
+from .evaluation import etkdg_conformers, mmff_relax, valid_conformers
 from .graph import MoleculeGraph
 from .sampler import TorsionalAdjointSampler
 
@@ -33,6 +33,32 @@ def load_pretrained(device: torch.device | str | None = None) -> TorsionalAdjoin
     return TorsionalAdjointSampler.from_checkpoint(pretrained_path(), device=device)
 
 
+def _sample_coords(
+    graph: MoleculeGraph,
+    sampler: TorsionalAdjointSampler,
+    m: int,
+    *,
+    warm_start: bool,
+    n_steps: int | None,
+    generator: torch.Generator,
+    seed: int,
+) -> torch.Tensor:
+    """``m`` conformers' coordinates ``[m, n_atoms, 3]`` from sampled torsions."""
+    if warm_start:
+        ens = etkdg_conformers(graph, m, seed=seed)
+        ids = [c.GetId() for c in ens.GetConformers()]
+        bases = [MoleculeGraph(ens, conf_id=ids[k % len(ids)]) for k in range(m)]
+        phis = sampler.sample_graphs(bases, n_steps=n_steps, generator=generator)
+        return torch.cat(
+            [
+                b.coordinates(p.detach().cpu().double().unsqueeze(0))
+                for b, p in zip(bases, phis, strict=True)
+            ]
+        )
+    phi = sampler.sample(graph, m, n_steps=n_steps, generator=generator)
+    return graph.coordinates(phi.detach().cpu().double())
+
+
 def generate_conformers(
     molecule: str | Chem.Mol | MoleculeGraph,
     n: int,
@@ -43,6 +69,9 @@ def generate_conformers(
     max_iters: int = 500,
     n_steps: int | None = None,
     seed: int = 0,
+    reject_invalid: bool = True,
+    clash_factor: float = 0.5,
+    max_rounds: int = 20,
     device: torch.device | str | None = None,
 ) -> Chem.Mol:
     """``n`` conformers of ``molecule`` (SMILES, RDKit Mol or :class:`MoleculeGraph`).
@@ -55,14 +84,24 @@ def generate_conformers(
     lengths, angles and ring puckers come from that conformer, its torsions from the sampler
     (the memoryless SDE forgets any start value, so the rigid geometry is what a warm start
     can carry).
+    ``reject_invalid=True`` (OURS; the paper reports raw samples) keeps only raw conformers
+    that keep the molecular graph and have no clash (:func:`~.evaluation.valid_conformers`
+    with ``clash_factor``) and samples again for the rejected ones, up to ``max_rounds``
+    rounds; every returned conformer is then valid before any relaxation.
     A molecule without rotatable bonds yields ``n`` copies of its ETKDG conformer (relaxed when
     ``relax``).
 
     Returns:
         An RDKit Mol with explicit hydrogens and ``n`` conformers.
+
+    Raises:
+        DataError: with ``reject_invalid``, when ``max_rounds`` rounds gave fewer than ``n``
+            valid conformers (the count found is named).
     """
     if n < 1:
         raise ConfigError(f"number of conformers must be >= 1, got {n}")
+    if max_rounds < 1:
+        raise ConfigError(f"max_rounds must be >= 1, got {max_rounds}")
     graph = (
         molecule
         if isinstance(molecule, MoleculeGraph)
@@ -80,19 +119,31 @@ def generate_conformers(
     else:
         sampler = TorsionalAdjointSampler.from_checkpoint(model, device=device)
     gen = torch.Generator(device=sampler.device).manual_seed(int(seed))
-    if warm_start:
-        ens = etkdg_conformers(graph, n, seed=seed)
-        ids = [c.GetId() for c in ens.GetConformers()]
-        bases = [MoleculeGraph(ens, conf_id=ids[k % len(ids)]) for k in range(n)]
-        phis = sampler.sample_graphs(bases, n_steps=n_steps, generator=gen)
-        coords = torch.cat(
-            [
-                b.coordinates(p.detach().cpu().double().unsqueeze(0))
-                for b, p in zip(bases, phis, strict=True)
-            ]
+    kept: list[torch.Tensor] = []
+    found = 0
+    for round_ in range(max_rounds if reject_invalid else 1):
+        need = n - found
+        coords = _sample_coords(
+            graph,
+            sampler,
+            need,
+            warm_start=warm_start,
+            n_steps=n_steps,
+            generator=gen,
+            seed=seed + round_,
         )
-    else:
-        phi = sampler.sample(graph, n, n_steps=n_steps, generator=gen)
-        coords = graph.coordinates(phi.detach().cpu().double())
-    mol = graph.to_mol(coords)
+        if reject_invalid:
+            ok = valid_conformers(graph.to_mol(coords), clash_factor=clash_factor)
+            coords = coords[torch.from_numpy(ok)]
+        kept.append(coords)
+        found += coords.shape[0]
+        if found >= n:
+            break
+    if found < n:
+        raise DataError(
+            f"only {found} of {n} sampled conformers of {Chem.MolToSmiles(graph.mol)!r} keep "
+            f"the graph without clashes after {max_rounds} rounds; raise max_rounds or pass "
+            "reject_invalid=False"
+        )
+    mol = graph.to_mol(torch.cat(kept)[:n])
     return mmff_relax(mol, max_iters=max_iters) if relax else mol
