@@ -163,6 +163,23 @@ def test_none_rewards_are_excluded(tok, data):
     assert_state_dicts_equal(before, model.state_dict())
 
 
+def test_gradient_checkpointing_changes_memory_not_the_update(tok, data):
+    states = []
+    for gc in (False, True):
+        set_seed(0)
+        tr = GRPOTrainer(
+            _model(tok),
+            arithmetic_reward,
+            args=_cfg(gradient_checkpointing=gc, learning_rate=1e-2),
+            train_dataset=data,
+            processing_class=tok,
+        )
+        tr.step()
+        assert bool(getattr(tr.model, "is_gradient_checkpointing", False)) is gc
+        states.append({k: v.clone() for k, v in tr.model.state_dict().items()})
+    assert_state_dicts_equal(*states)
+
+
 def test_checkpoint_resume_is_bit_exact(tok, data, tmp_path):
     cfg = _cfg(max_steps=4, num_train_generations=3, num_iterations=2)
     set_seed(0)

@@ -60,10 +60,16 @@ METRICS = ("accuracy", "answer_prob")
 
 
 # ----------------------------------------------------------------------------- statistics
-def paired(diffs: list[float]) -> dict[str, Any]:
-    """Mean, SE, paired t-test p (two-sided) and exact sign-flip permutation p of differences."""
+def paired(diffs: list[float], alternative: str = "two-sided") -> dict[str, Any]:
+    """Mean, SE, paired t-test p and exact sign-flip permutation p of per-seed differences.
+
+    ``alternative``: ``"two-sided"``, ``"greater"`` (mean > 0) or ``"less"`` (mean < 0).
+    The sign-flip p enumerates all 2^n sign patterns (n <= 16; else 100,000 sampled ones).
+    """
+    if alternative not in ("two-sided", "greater", "less"):
+        raise ValueError(f"alternative={alternative!r}")
     n = len(diffs)
-    out: dict[str, Any] = {"n": n, "values": diffs}
+    out: dict[str, Any] = {"n": n, "values": diffs, "alternative": alternative}
     if n == 0:
         return out
     mean = statistics.fmean(diffs)
@@ -75,13 +81,18 @@ def paired(diffs: list[float]) -> dict[str, Any]:
     out["se"] = se
     from scipy import stats
 
-    if se > 0:
-        out["t"] = mean / se
-        out["p_t"] = float(2 * stats.t.sf(abs(mean / se), n - 1))
+    t = mean / se if se > 0 else (math.copysign(math.inf, mean) if mean else 0.0)
+    out["t"] = t
+    if alternative == "two-sided":
+        out["p_t"] = float(2 * stats.t.sf(abs(t), n - 1)) if se > 0 else float(mean == 0)
     else:
-        out["t"], out["p_t"] = (math.inf, 0.0) if mean != 0 else (0.0, 1.0)
-    # exact sign-flip test of the mean (two-sided); 2^n sign patterns (n <= 16), else sampled
-    obs = abs(sum(diffs))
+        tt = t if alternative == "greater" else -t
+        out["p_t"] = float(stats.t.sf(tt, n - 1))
+
+    def stat(x: float) -> float:
+        return abs(x) if alternative == "two-sided" else (x if alternative == "greater" else -x)
+
+    obs = stat(sum(diffs))
     if n <= 16:
         patterns: Any = itertools.product((1, -1), repeat=n)
         total = 2**n
@@ -90,7 +101,7 @@ def paired(diffs: list[float]) -> dict[str, Any]:
         total = 100_000
         patterns = ((torch.randint(0, 2, (n,), generator=g) * 2 - 1).tolist() for _ in range(total))
     hits = sum(
-        abs(sum(s * d for s, d in zip(signs, diffs, strict=True))) >= obs - 1e-12
+        stat(sum(sg * d for sg, d in zip(signs, diffs, strict=True))) >= obs - 1e-12
         for signs in patterns
     )
     out["p_signflip"] = hits / total

@@ -14,14 +14,16 @@ and one age predictor are shared by the student arms, which all draw the same co
 Reported per arm (mean +- std over seeds): fraction of the tracked words learned by fixed
 steps, mean log10 age of acquisition over the words learned by both arms of a comparison
 (paired per seed), the ratio of fractions learned against ``clm``, seconds. Claims of the
-paper, each marked held / not held with its numbers: TnD accelerates word acquisition (equal
+paper, each marked held / not held by a stated test (one-sided paired t-test over >= 5 seeds
+at alpha = 0.05 in the paper's direction, exact sign-flip p beside it; fewer seeds: "not
+tested"): TnD accelerates word acquisition (equal
 and smaller student); both trials and demonstrations matter; the teacher's word choice shapes
 learning (masked words, difference-in-differences of log10 AoA); practice makes perfect
 (Spearman correlation of a word's frequency in the student's trials with its AoA).
 
 CPU defaults (about 5 minutes per seed on a contended 2-core machine)::
 
-    python tools/bench/llm_tnd.py --seeds 0 1 2
+    python tools/bench/llm_tnd.py --seeds 0 1 2 3 4
 
 Each seed's results are cached in ``runs/bench/llm_tnd/seed_<s>.json`` (rerunning skips them),
 so seeds can be run in separate commands and the report rebuilt with ``--report-only``.
@@ -44,6 +46,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from llm_pods_seeds import paired  # the paired t-test / sign-flip helper (same folder)
 
 from lab.core import set_seed
 from lab.llm.tnd import (
@@ -59,6 +62,9 @@ from lab.llm.tnd import (
 )
 
 ARMS = ("tnd", "clm", "trials", "demonstrations", "tnd_masked", "tnd_small")
+#: claim labels: one-sided paired t-test over at least MIN_SEEDS seeds at level ALPHA (#23)
+ALPHA = 0.05
+MIN_SEEDS = 5
 
 
 def config(paper: bool) -> tuple[TnDExperimentConfig, int]:
@@ -336,30 +342,37 @@ def report(seeds: list[dict[str, Any]]) -> dict[str, Any]:
     }
     mask = masked_effect(seeds)
     prac = practice(seeds)
-    n = len(seeds)
 
-    def faster(c: dict[str, Any]) -> bool:
-        return _mean(c["delta_log10_aoa"]) < 0 and c["seeds_earlier"] > n / 2
+    def test(values: list[float], alternative: str) -> dict[str, Any]:
+        t = paired([v for v in values if v == v], alternative)
+        t["held"] = (
+            t["n"] >= MIN_SEEDS and t.get("p_t", 1.0) < ALPHA
+            if t["n"] >= MIN_SEEDS
+            else None  # not tested: too few seeds
+        )
+        return t
+
+    def both(*tests: dict[str, Any]) -> dict[str, Any]:
+        held = [t["held"] for t in tests]
+        return {"parts": list(tests), "held": None if None in held else all(held)}
 
     claims = {
-        "TnD accelerates word acquisition (equal size)": faster(comps["tnd_vs_clm"]),
-        "TnD accelerates word acquisition (smaller TnD student vs larger CLM student)": faster(
-            comps["tnd_small_vs_clm"]
+        "TnD accelerates word acquisition (equal size)": test(
+            comps["tnd_vs_clm"]["delta_log10_aoa"], "less"
         ),
-        "both trials and demonstrations matter (TnD earlier than each alone)": faster(
-            comps["tnd_vs_trials"]
-        )
-        and faster(comps["tnd_vs_demonstrations"]),
-        "teacher's word choice shapes learning (masked words learned later)": _mean(
-            mask["did_log10_aoa"]
-        )
-        > 0
-        and sum(d > 0 for d in mask["did_log10_aoa"]) > n / 2,
-        "practice makes perfect (trial frequency vs AoA negatively correlated)": _mean(
-            prac["spearman_trials"]
-        )
-        < 0
-        and all(r < 0 for r in prac["spearman_trials"]),
+        "TnD accelerates word acquisition (smaller TnD student vs larger CLM student)": test(
+            comps["tnd_small_vs_clm"]["delta_log10_aoa"], "less"
+        ),
+        "both trials and demonstrations matter (TnD earlier than each alone)": both(
+            test(comps["tnd_vs_trials"]["delta_log10_aoa"], "less"),
+            test(comps["tnd_vs_demonstrations"]["delta_log10_aoa"], "less"),
+        ),
+        "teacher's word choice shapes learning (masked words learned later)": test(
+            mask["did_log10_aoa"], "greater"
+        ),
+        "practice makes perfect (trial frequency vs AoA negatively correlated)": test(
+            prac["spearman_trials"], "less"
+        ),
     }
     return {"comparisons": comps, "masked": mask, "practice": prac, "claims": claims}
 
@@ -402,17 +415,31 @@ def markdown(seeds: list[dict[str, Any]], rep: dict[str, Any]) -> str:
         f"Spearman(corpus frequency, AoA) {_ms(p['spearman_corpus'])}; partial Spearman(trial "
         f"frequency, AoA | corpus frequency) {_ms(p['partial_spearman_trials'])}.",
         "",
-        "| claim | here |",
-        "|---|---|",
+        f"Label rule: a claim is held when its per-seed values (paired differences, or per-seed "
+        f"correlations) pass a one-sided paired t-test at alpha = {ALPHA} in the paper's "
+        f"direction over >= {MIN_SEEDS} seeds; the exact sign-flip permutation p is reported "
+        "beside it.",
+        "",
+        "| claim | here | test |",
+        "|---|---|---|",
     ]
     for k, v in rep["claims"].items():
-        lines.append(f"| {k} | {'held' if v else 'not held'} |")
+        parts = v.get("parts", [v])
+        stats_txt = "; ".join(
+            f"mean {t['mean']:+.3f}, SE {t['se']:.3f}, n {t['n']}, one-sided p (t) "
+            f"{t['p_t']:.3f}, p (sign-flip) {t['p_signflip']:.3f}"
+            if t["n"] >= 2
+            else f"n {t['n']}"
+            for t in parts
+        )
+        verdict = {True: "held", False: "not held", None: f"not tested (< {MIN_SEEDS} seeds)"}
+        lines.append(f"| {k} | {verdict[v['held']]} | {stats_txt} |")
     return "\n".join(lines)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--paper", action="store_true", help="GPU sizes (GPT-2 small)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=1)

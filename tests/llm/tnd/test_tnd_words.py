@@ -69,6 +69,23 @@ def test_flat_or_rising_curve_is_not_learned():
     assert not late.learned
 
 
+def test_word_whose_sigmoid_midpoint_is_beyond_the_last_step_is_not_learned():
+    # the curve falls 1.2 bits by the last step and crosses the cutoff (midpoint between chance
+    # and the minimum seen) inside the range, but its own midpoint x0 lies 0.3 decades later
+    steps = log_spaced_steps(1000, 12)
+    x = np.log10(steps)
+    x0 = x.max() + 0.3
+    y = _curve(x, 2.0, 8.6, 5.0, x0)
+    assert 8.6 - y.min() > 1.0  # it would pass the min_drop rule
+    res = age_of_acquisition(steps, y, chance=8.6)
+    assert res.fit.x0 > x.max()
+    assert not res.learned and math.isnan(res.aoa)
+    # the same word evaluated 0.6 decades longer is learned, near its midpoint
+    steps2 = log_spaced_steps(4000, 14)
+    res2 = age_of_acquisition(steps2, _curve(np.log10(steps2), 2.0, 8.6, 5.0, x0), chance=8.6)
+    assert res2.learned
+
+
 def test_aoa_bad_input():
     with pytest.raises(DataError, match="> 0"):
         age_of_acquisition([0, 1, 2, 3], [1, 2, 3, 4], chance=5)

@@ -123,9 +123,7 @@ class AccuracyMatrix:
         """
         self._need(2, "forgetting")
         r, t = self.values, self.num_tasks
-        return float(
-            np.mean([np.nanmax(r[j : t - 1, j]) - r[t - 1, j] for j in range(t - 1)])
-        )
+        return float(np.mean([np.nanmax(r[j : t - 1, j]) - r[t - 1, j] for j in range(t - 1)]))
 
     @property
     def fwt(self) -> float:

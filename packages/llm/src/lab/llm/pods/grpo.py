@@ -103,6 +103,8 @@ class GRPOConfig:
         reward_weights: one weight per reward function (None = all 1).
         use_peft, lora_r, lora_alpha, lora_dropout, lora_target_modules: LoRA via PEFT
             (target modules None = PEFT's default for the architecture).
+        gradient_checkpointing: recompute activations in the backward pass (less memory, more
+            time), as TRL's field of the same name; TRL defaults it to True, we to False.
         save_steps: checkpoint every this many steps (0 = only at the end).
         logging_steps: log metrics every this many steps.
         seed: prompt order, random down-sampling.
@@ -141,6 +143,7 @@ class GRPOConfig:
     lora_alpha: int = 32
     lora_dropout: float = 0.0
     lora_target_modules: tuple[str, ...] | None = None
+    gradient_checkpointing: bool = False
     save_steps: int = 0
     logging_steps: int = 1
     seed: int = 0
@@ -264,6 +267,18 @@ class GRPOTrainer:
                 task_type="CAUSAL_LM",
             )
             model = get_peft_model(model, lcfg)
+        if a.gradient_checkpointing:
+            if not getattr(model, "supports_gradient_checkpointing", False):
+                raise ConfigError(
+                    f"gradient_checkpointing=True: {type(model).__name__} does not support it"
+                )
+            kw = {"use_reentrant": False}
+            if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.2x
+                model.activation_checkpointing_enable(activation_checkpointing_kwargs=kw)
+            else:
+                model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kw)
+            if a.use_peft:  # frozen embeddings: checkpointed blocks still need grad inputs
+                model.enable_input_require_grads()
         self.model = model.to(self.device)
         self.ref_model = None
         if a.beta > 0:

@@ -238,7 +238,10 @@ def age_of_acquisition(
     ``chance`` (the surprisal of a uniform guess, ``log2(vocabulary size)``) and the minimum of
     the fitted curve over the evaluated steps; the AoA is the step where the fitted curve crosses
     it. A crossing before the first evaluated step is kept (the word was learned early); a
-    crossing after the last one, or none, means not learned (``aoa`` NaN).
+    crossing after the last one, or none, means not learned (``aoa`` NaN). So does a fitted
+    curve whose own midpoint ``x0`` (half-way between its plateaus) lies beyond the last
+    evaluated step (#23): the curve has not yet reached half of its fall, and the "minimum over
+    the evaluated steps" that sets the cutoff is still far from the word's floor.
 
     ``min_drop`` (OURS): a word also counts as not learned when its fitted curve drops less
     than ``min_drop`` bits below ``chance`` over the evaluated steps; otherwise a curve that
@@ -262,6 +265,7 @@ def age_of_acquisition(
         and fit.k > 0
         and fit.hi > fit.lo
         and xa <= x.max() + 1e-9
+        and fit.x0 <= x.max() + 1e-9
         and float(fit(x.max())) <= cutoff
         and chance - fmin >= min_drop
     )
