@@ -28,17 +28,14 @@ OK = ("init", "tracked", "reinit")
 
 
 def _keep_labels(frames, labels, keep):
-    """The frames with depth zeroed outside the rendered part labels ``keep`` (a partial view)."""
-    return [
-        RGBDFrame(
-            f.color,
-            np.where(np.isin(lab, keep), f.depth, 0.0).astype(np.float32),
-            f.intrinsics,
-            f.cam_to_world,
-            f.name,
-        )
-        for f, lab in zip(frames, labels, strict=True)
-    ]
+    """A partial view: gripper pixels outside the part labels ``keep`` painted grey (their
+    colour is not recognised; the depth camera still sees them)."""
+    out = []
+    for f, lab in zip(frames, labels, strict=True):
+        lose = (lab > 0) & ~np.isin(lab, keep)
+        color = np.where(lose[..., None], np.uint8(128), f.color).astype(np.uint8)
+        out.append(RGBDFrame(color, f.depth, f.intrinsics, f.cam_to_world, f.name))
+    return out
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,12 @@ flagged, and how many are right:
 - ``single``: 40 single-frame initialisations (benchmark scenes, one frame each);
 - ``distractor``: 640x480, 3 cameras, the gripper painted grey (its colours absent) so only the
   scene's green distractor box carries a gripper colour; every returned pose is wrong;
-- ``partial``: benchmark frames with the fused cloud cut to the handle only (a partial view:
-  the hand and fingers are not seen); a pose may be right by chance but must be flagged when
-  the visible model surface is not explained.
+- ``partial``: benchmark frames in which only the handle keeps its colour (the hand and the
+  fingers painted grey: a partial view, their depth still measured); a pose may be right by
+  chance but must be flagged when the visible model surface is not explained;
+- ``partial_no_hand``: the same frames with only the palm painted grey (the cameras see it,
+  the segmentation does not): fingers are present, so only the visible-surface check can
+  flag it.
 
 Baseline (named): the same estimator with the model-side checks disabled
 (``PoseEstimatorConfig(min_coverage=0, extent_tolerance=inf, require_fingers=False,
@@ -113,16 +116,18 @@ def run(checks: bool, seed: int, n_single: int, n_jumps: int, n_dist: int) -> di
     res = PoseEstimator(model, cfg).estimate_sequence(segs)
     out["jumps"] = _score(res, list(ep.poses))
     # single-frame initialisations and partial (handle-only) views of the same frames
-    singles, partial, truth = [], [], []
+    singles, partial, no_hand, truth = [], [], [], []
     for e in progress(range(n_single), desc="single", disable=False):
         ep = synthesize_episode(syn, seed=seed * 10_000 + 500 + e, gripper=model)
         seg = segment_frames(ep.frames[0], seg_cfg)
         est = PoseEstimator(model, cfg)
         singles.append(est.initialize(seg))
         truth.append(ep.poses[0])
-        partial.append(est.initialize(_handle_only(ep, seg_cfg)))
+        partial.append(est.initialize(_keep_labels(ep, seg_cfg, (2,))))
+        no_hand.append(est.initialize(_keep_labels(ep, seg_cfg, (2, 3, 4))))
     out["single"] = _score(singles, truth)
     out["partial"] = _score(partial, truth)
+    out["partial_no_hand"] = _score(no_hand, truth)
     # distractor only: 640x480, 3 cameras, gripper painted grey
     grey = _grey(model)
     big = SyntheticConfig(width=640, height=480, n_cameras=3, n_frames=1, **MOTION)
@@ -140,17 +145,16 @@ def run(checks: bool, seed: int, n_single: int, n_jumps: int, n_dist: int) -> di
     return out
 
 
-def _handle_only(ep, seg_cfg):  # type: ignore[no-untyped-def]
-    """The frame's segmentation with only the handle's points (label 2) left."""
-    from lab.robotics import fuse_point_clouds
-
-    frames = ep.frames[0]
-    keep = []
-    for f, lab in zip(frames, ep.labels[0], strict=True):
-        depth = np.where(lab == 2, f.depth, 0.0).astype(np.float32)
-        keep.append(type(f)(f.color, depth, f.intrinsics, f.cam_to_world, f.name))
-    _ = fuse_point_clouds  # same fusion as segment_frames
-    return segment_frames(keep, seg_cfg)
+def _keep_labels(ep, seg_cfg, keep):  # type: ignore[no-untyped-def]
+    """The first frame segmented with the gripper pixels outside the rendered part labels
+    ``keep`` (1 hand, 2 handle, 3 and 4 the fingers) painted grey: their colour is not
+    recognised, the depth camera still sees them."""
+    frames = []
+    for f, lab in zip(ep.frames[0], ep.labels[0], strict=True):
+        lose = (lab > 0) & ~np.isin(lab, keep)
+        color = np.where(lose[..., None], np.uint8(128), f.color).astype(np.uint8)
+        frames.append(type(f)(color, f.depth, f.intrinsics, f.cam_to_world, f.name))
+    return segment_frames(frames, seg_cfg)
 
 
 def main(argv: list[str] | None = None) -> int:

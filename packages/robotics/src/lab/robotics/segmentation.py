@@ -17,7 +17,7 @@ estimator uses them to predict which model surface should be visible) and the pi
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -125,6 +125,8 @@ class GripperSegmentation:
         status: ``"ok"``, ``"too_few_points"`` (fewer body points than the threshold) or ``"empty"``.
         message: why a frame is flagged.
         viewpoints: (k, 3) world positions of the cameras that saw the cloud, when known.
+        frames: the camera frames the cloud was fused from (:func:`segment_frames`), when
+            known: the pose estimator projects the model into their depth images.
         min_body_points: the body-point threshold that was applied (after resolution scaling).
     """
 
@@ -136,6 +138,7 @@ class GripperSegmentation:
     message: str = field(default="")
     viewpoints: np.ndarray | None = None
     min_body_points: int = 0
+    frames: tuple[RGBDFrame, ...] | None = None
 
     @property
     def ok(self) -> bool:
@@ -179,13 +182,14 @@ def segment_frames(
     if not frames:
         raise DataError("segment_frames needs at least one camera frame")
     cloud = fuse_point_clouds(frames, max_depth=cfg.max_depth)
-    return segment_gripper(
+    seg = segment_gripper(
         cloud,
         cfg,
         viewpoints=np.stack([np.asarray(f.cam_to_world, float)[:3, 3] for f in frames]),
         pixels=sum(f.intrinsics.width * f.intrinsics.height for f in frames),
         _depth_applied=True,
     )
+    return replace(seg, frames=tuple(frames))
 
 
 def segment_gripper(
