@@ -4,6 +4,7 @@
     nox -s "tests(domain='explain')"
     nox -s integration           all domains in one venv + tests/integration
     nox -s lint typecheck docs demo
+    nox -s demo_smoke            per domain: fresh venv with core + <domain>[demo], its demos at tiny size
     nox -s "bench(domain='explain')"   not run by default
     nox -s gpu                   GPU tests; not run by default
 
@@ -32,7 +33,7 @@ REUSE_TORCH = os.environ.get("LABWORKS_REUSE_TORCH", "") not in ("", "0")
 TORCH = os.environ.get("LABWORKS_TORCH", "torch==2.13.0")
 PYTEST_FAST = ["-m", "not slow and not gpu"]
 
-nox.options.sessions = ["tests", "integration", "lint", "typecheck"]
+nox.options.sessions = ["tests", "integration", "lint", "typecheck", "demo_smoke"]
 nox.options.reuse_existing_virtualenvs = False
 nox.needs_version = ">=2024.10.9"
 
@@ -130,10 +131,33 @@ def docs(session: nox.Session) -> None:
 @nox.session(venv_params=VENV_PARAMS)
 def demo(session: nox.Session) -> None:
     """The main job: every domain's demo on embedded defaults, report under runs/demo."""
-    _install(session, *[_extras(d, "plots", "demo") for d in ALL], groups=())
+    _install(session, *[_extras(d, "demo") for d in ALL], groups=())
     out = session.posargs[0] if session.posargs else "runs/demo"
     session.run("lab", "version")
     session.run("lab", "demo", "--out", out)
+
+
+@nox.session(venv_params=VENV_PARAMS)
+@nox.parametrize("domain", DOMAINS)
+def demo_smoke(session: nox.Session, domain: str) -> None:
+    """Core + one domain's [demo] extra in a fresh venv, then its demos at tiny size.
+
+    What a newcomer runs: ``pip install 'labworks-<domain>[demo]'`` and
+    ``lab demo --domains <domain> --size tiny`` (``LABWORKS_DEMO_SIZE=tiny``: seconds per demo).
+    Fails when the domain has no ``demo`` extra, when ``lab demo`` finds a requirement missing
+    (the extra does not list everything the demos import) or when a demo fails.
+    """
+    _apt_note(session, domain)
+    meta = tomllib.loads((PACKAGES / domain / "pyproject.toml").read_text())
+    if "demo" not in meta.get("project", {}).get("optional-dependencies", {}):
+        session.error(f"labworks-{domain} has no [demo] extra")
+    # no dependency groups: only what a user's `pip install 'labworks-<domain>[demo]'` brings
+    _install(session, "./packages/core", f"./packages/{domain}[demo]", groups=())
+    out = Path(session.create_tmp()) / "demo"
+    session.env["OMP_NUM_THREADS"] = session.env.get("OMP_NUM_THREADS", "2")
+    session.run(
+        "lab", "demo", "--domains", domain, "--size", "tiny", "--device", "cpu", "--out", str(out)
+    )
 
 
 @nox.session(venv_params=VENV_PARAMS, default=False)

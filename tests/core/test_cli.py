@@ -301,6 +301,19 @@ def test_domain_errors_are_one_line_and_exit_2(plugins, flag, message):
     assert len(proc.stderr.splitlines()) == 1 and message in proc.stderr, proc.stderr
 
 
+def test_domain_whose_import_fails_is_one_line(tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    _fake_domain(site, "robotics")
+    (site / "fake_robotics" / "cli.py").write_text("import surely_not_a_module_xyz\n")
+    proc = _lab("robotics", "label", path=site)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (
+        "lab robotics: error: cannot load the labworks-robotics command (No module named "
+        "'surely_not_a_module_xyz'); is the installation complete? pip install 'labworks-robotics'"
+    )
+
+
 def test_interrupt_prints_how_to_resume(plugins, tmp_path):
     proc = _lab("privacy", "train", "--interrupt", str(tmp_path / "runs"), path=plugins)
     assert proc.returncode == 130

@@ -1,27 +1,49 @@
-"""The python examples in the core docs run as written."""
+"""The python examples in the core docs run as written (the helper every domain's guides use)."""
 
-import re
-import runpy
 from pathlib import Path
 
 import pytest
 
+from lab.core.testing import doc_python_blocks, doc_snippet_params, run_doc_snippets
+
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
-def _python_blocks(page: str) -> list[str]:
-    return re.findall(r"```python\n(.*?)```", (DOCS / page).read_text(encoding="utf-8"), re.S)
-
-
-@pytest.mark.parametrize("page", ["getting-started.md", "core.md"])
-def test_core_doc_examples_run(page, tmp_path, monkeypatch):
-    blocks = _python_blocks(page)
-    assert blocks, f"{page} has no python example"
-    monkeypatch.chdir(tmp_path)
-    for i, code in enumerate(blocks):
-        script = tmp_path / f"block{i}.py"
-        script.write_text(code)
-        runpy.run_path(str(script), run_name="__main__")
-    if page == "getting-started.md":
+@pytest.mark.parametrize(
+    "page", [DOCS / "getting-started.md", *doc_snippet_params(DOCS, "core")], ids=str
+)
+def test_core_doc_examples_run(page, tmp_path):
+    run_doc_snippets(page, tmp_path)
+    if page.name == "getting-started.md":
         (run,) = (tmp_path / "runs" / "toy").iterdir()
         assert len((run / "metrics.jsonl").read_text().splitlines()) == 100
+
+
+def test_no_test_marks_and_shared_namespace(tmp_path):
+    page = tmp_path / "guide.md"
+    page.write_text(
+        "# Guide\n\n```python\nx = 2\n```\n\ntext\n\n<!-- no-test: needs a GPU -->\n"
+        "```python\nraise RuntimeError('must not run')\n```\n\n```python\ny = x * 21\n```\n"
+        "\n<!-- no-test -->\n\n```bash\nlab demo\n```\n"
+    )
+    blocks = doc_python_blocks(page)
+    assert [(b.line, b.no_test) for b in blocks] == [(4, None), (11, "needs a GPU"), (15, None)]
+    assert run_doc_snippets(page, tmp_path)["y"] == 42
+    params = doc_snippet_params(tmp_path, "guide")
+    assert [p.id for p in params] == ["guide.md", "guide.md:11"]
+    (skip,) = params[1].marks
+    assert skip.kwargs["reason"] == "guide.md:11: no-test: needs a GPU"
+    # a failing block names the page and its line
+    (tmp_path / "broken.md").write_text("text\n\n```python\nx = 1\n1 / 0\n```\n")
+    with pytest.raises(ZeroDivisionError) as info:
+        run_doc_snippets(tmp_path / "broken.md", tmp_path)
+    assert info.traceback[-1].lineno + 1 == 5 and "broken.md" in str(info.traceback[-1].path)
+
+
+def test_no_test_mark_needs_a_reason(tmp_path):
+    page = tmp_path / "g.md"
+    page.write_text("<!-- no-test -->\n```python\npass\n```\n")
+    with pytest.raises(AssertionError, match="needs a reason"):
+        doc_python_blocks(page)
+    with pytest.raises(AssertionError, match="no python block"):
+        doc_snippet_params(tmp_path, "nothing")

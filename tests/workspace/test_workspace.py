@@ -215,3 +215,14 @@ def test_benchmarks_page_is_assembled_from_fragments():
         text=True,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("pkg", [p for p in PACKAGES if p.name != "core"], ids=lambda p: p.name)
+def test_domain_has_demo_extra_and_named_demos(pkg):
+    """`lab demo --domains <d>` finds the demos by name and checks the `demo` extra first."""
+    project = _meta(pkg)["project"]
+    assert "demo" in project.get("optional-dependencies", {}), "every domain has a [demo] extra"
+    demos = project.get("entry-points", {}).get("lab.demos", {})
+    assert demos, "a domain registers at least one demo (entry-point group lab.demos)"
+    bad = [n for n in demos if n != pkg.name and not n.startswith(f"{pkg.name}-")]
+    assert not bad, f"demo entry points are named {pkg.name}-<method>: {bad}"

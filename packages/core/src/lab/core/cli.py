@@ -228,7 +228,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         if first in plugins:
             setup_logging(sum(1 for a in argv[:idx] if a in ("-v", "--verbose")))
             try:
-                return int(plugins[first].load()(argv[idx + 1 :]) or 0)
+                command = plugins[first].load()
+            except ImportError as exc:
+                if isinstance(exc, LabError):
+                    print(f"lab {first}: error: {exc}", file=sys.stderr)
+                else:
+                    dist = plugins[first].distribution
+                    print(
+                        f"lab {first}: error: cannot load the {dist} command ({exc}); "
+                        f"is the installation complete? pip install '{dist}'",
+                        file=sys.stderr,
+                    )
+                return 2
+            try:
+                return int(command(argv[idx + 1 :]) or 0)
             except LabError as exc:
                 print(f"lab {first}: error: {exc}", file=sys.stderr)
                 return 2
