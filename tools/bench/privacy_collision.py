@@ -15,6 +15,7 @@ with fresh data, tables and salts, with its standard error and 95% interval) and
 of the normal and Chebyshev intervals (with binomial standard errors), against the named
 baseline of the previous default, the median of 9 block means with the Chebyshev interval,
 computed on the same reports. Plus the issue's setting (Zipf(1.3), k = 5000, alpha = 0.25).
+Section ``tables``: the table-level bias check of the keyed-hash tables (``table_bias``).
 
 Part 2 (testing). The non-private sequential test (eps unknown) against the fixed-n Hoeffding
 test that knows eps: median stopping time vs eps, fitted slope, type-I error at C = c0, and
@@ -22,7 +23,8 @@ the ratio median-stopping-time / fixed n. The private sequential test at alpha =
 stopping time for two gaps and its type-I error.
 
     python tools/bench/privacy_collision.py --sections default --threads 1
-                                                       # only part 0 (about 5 minutes)
+                                                       # only part 0 (about 10 minutes)
+    python tools/bench/privacy_collision.py --sections tables --threads 1   # about 2 minutes
     python tools/bench/privacy_collision.py            # CPU defaults (a few minutes)
     python tools/bench/privacy_collision.py --paper    # more trials, smaller alpha/eps, larger k
     python tools/bench/privacy_collision.py --sections alpha --trials 80 \
@@ -66,7 +68,7 @@ from lab.privacy.collision import (
 )
 
 BETA = 1e-3
-SECTIONS = ("default", "alpha", "k", "eps", "testing")
+SECTIONS = ("default", "tables", "alpha", "k", "eps", "testing")
 # the pre-0.2 default aggregation (median of 9 block means, Chebyshev interval); its
 # min_groups_per_block guard is lifted so that it runs where the old default ran
 OLD_DEFAULT = LDPEstimatorConfig(
@@ -360,6 +362,31 @@ def default_config(args) -> dict:
     return out
 
 
+def table_bias(args) -> dict:
+    """Section ``tables``: are the keyed-hash tables unbiased for C at the table level?
+
+    For one table draw, ``Q = m (sum_x p_x mu_x)^2`` with ``mu_x = 2 h_x - 1`` is the
+    expectation of a group's estimate over infinitely many users; ``E[Q] = C`` exactly when
+    the table bits are independent fair coins. Mean of ``Q / C - 1`` over ``--tables`` draws
+    (Zipf(1), k = 100, default m = 78)."""
+    from lab.privacy.collision._hashing import hash_bits
+
+    k, m = 100, SaltedHashLDP().m
+    p = torch.tensor(zipf_distribution(k, 1.0))
+    c = float((p * p).sum())
+    ids, salts = torch.arange(k)[None, None, :], torch.arange(m)[None, :, None]
+    qs, chunk, t0 = [], 500, time.perf_counter()
+    for start in range(0, args.tables, chunk):
+        g = torch.arange(start, min(args.tables, start + chunk))[:, None, None]
+        mu = 2 * hash_bits(12345, g, salts, ids).double().mean(1) - 1
+        qs.append(m * (mu @ p) ** 2)
+    q = torch.cat(qs).numpy() / c - 1
+    out = {"C": c, "m": m, "k": k, "tables": args.tables, "relative_bias": _rel_stats(q)}
+    out["seconds"] = time.perf_counter() - t0
+    print(f"[tables] E[Q]/C - 1 = {q.mean():+.3%} (se {out['relative_bias']['se']:.3%})")
+    return out
+
+
 def testing(args) -> dict:
     out: dict = {}
     # non-private: H0: C = 0.25 - eps, truth uniform over 4 values (C = 0.25)
@@ -556,6 +583,9 @@ def main() -> None:
         "--default-n", type=int, default=200_000, help="part 0: users per run (default 2e5)"
     )
     ap.add_argument(
+        "--tables", type=int, default=200_000, help="section tables: table draws (default 2e5)"
+    )
+    ap.add_argument(
         "--default-runs-issue",
         type=int,
         default=300,
@@ -611,6 +641,8 @@ def main() -> None:
     res: dict = {}
     if "default" in args.sections:
         res["default"] = default_config(args)
+    if "tables" in args.sections:
+        res["tables"] = table_bias(args)
     if any(sec in args.sections for sec in ("alpha", "k", "eps")):
         res["estimation"] = estimation(args)
     if "testing" in args.sections:
@@ -663,8 +695,8 @@ def main() -> None:
     res["plots"] = plots(res, args.out)
     name = (
         "privacy_collision.json"
-        if set(args.sections) != {"default"}
-        else "privacy_collision_default.json"
+        if not set(args.sections) <= {"default", "tables"}
+        else f"privacy_collision_{'_'.join(args.sections)}.json"
     )
     path = args.out / name
     path.write_text(json.dumps(res, indent=2, default=float) + "\n")
