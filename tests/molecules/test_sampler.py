@@ -188,3 +188,17 @@ def test_checkpoint_without_scheduler_state_still_resumes(tmp_path: Path) -> Non
     )
     with pytest.raises(DataError, match="no scheduler state"):
         cosine.load(path)
+
+
+def test_export_is_a_small_sampling_checkpoint(tmp_path: Path) -> None:
+    energy = HarmonicCluster(3, 2)
+    sampler = AdjointSampler(energy, TINY, device="cpu")
+    sampler.fit(epochs=1, show_progress=False)
+    path = sampler.export(tmp_path / "m.pt", command="lab ...")
+    again = AdjointSampler.from_checkpoint(path, energy, device="cpu")
+    assert again.energy_evals == sampler.energy_evals and again.epoch == 1
+    a = sampler.sample(8, generator=torch.Generator().manual_seed(0))
+    b = again.sample(8, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(a, b)
+    payload = torch.load(path, weights_only=True)
+    assert payload["optimizer"] is None and payload["extra"]["provenance"]["command"] == "lab ..."

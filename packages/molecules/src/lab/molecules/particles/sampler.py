@@ -399,17 +399,32 @@ class AdjointSampler:
                 optimizer=self.optimizer,
                 scheduler=self.lr_scheduler,
                 step=self.epoch,
-                extra={
-                    "ema": dict(self.ema.state_dict()),
-                    "energy_evals": self.energy_evals,
-                    "grad_steps": self.grad_steps,
-                    "nonfinite_skipped": self.nonfinite_skipped,
-                    "config": config_to_dict(self.config),
-                },
+                extra=self._extra(),
             )
         if self.config.keep_checkpoints:
             self._prune(run)
         return path
+
+    def export(self, path: str | Path, **provenance: Any) -> Path:
+        """A small sampling-only checkpoint (weights, EMA, counters, config; no optimiser or
+        buffer) that :meth:`from_checkpoint` loads; ``provenance`` (e.g. ``command=...``) is
+        stored beside it in ``extra``."""
+        return save_checkpoint(
+            Path(path),
+            model=self.model,
+            step=self.epoch,
+            extra={**self._extra(), "provenance": {k: str(v) for k, v in provenance.items()}},
+        )
+
+    def _extra(self) -> dict[str, Any]:
+        """What a checkpoint stores besides weights and optimiser: EMA, counters, config."""
+        return {
+            "ema": dict(self.ema.state_dict()),
+            "energy_evals": self.energy_evals,
+            "grad_steps": self.grad_steps,
+            "nonfinite_skipped": self.nonfinite_skipped,
+            "config": config_to_dict(self.config),
+        }
 
     def _prune(self, run: RunDir) -> None:
         """Delete all but the newest ``keep_checkpoints`` checkpoints (and this rank's state
