@@ -46,10 +46,13 @@ def _cfg(**kw) -> DPConfig:
 
 def test_dp_sgd_noise_and_sampling_are_secret_unless_a_simulation_seed_is_given() -> None:
     x, y = _xy()
-    a = train_dp_classifier(_linear(), x, y, _cfg(), device="cpu").model
-    b = train_dp_classifier(_linear(), x, y, _cfg(), device="cpu").model
+    ra = train_dp_classifier(_linear(), x, y, _cfg(), device="cpu")
+    a, b = ra.model, train_dp_classifier(_linear(), x, y, _cfg(), device="cpu").model
     assert not torch.equal(a.weight, b.weight)
-    c = train_dp_classifier(_linear(), x, y, _cfg(simulation_seed=4), device="cpu").model
+    assert ra.privacy_report()["randomness"] == "os-entropy seed"
+    rc = train_dp_classifier(_linear(), x, y, _cfg(simulation_seed=4), device="cpu")
+    assert "no privacy guarantee" in str(rc.privacy_report()["randomness"])
+    c = rc.model
     d = train_dp_classifier(_linear(), x, y, _cfg(simulation_seed=4), device="cpu").model
     assert_state_dicts_equal(c.state_dict(), d.state_dict(), atol=0.0)
     with pytest.warns(DeprecationWarning, match="simulation_seed"):

@@ -159,6 +159,9 @@ class DPResult:
         author_delta: the author-level delta by group privacy (may exceed 1: vacuous).
         cost: optimizer steps, tokens and seconds.
         accountant: the accountant's name.
+        randomness: where the noise and the Poisson sample came from: ``"secure_mode
+            (torchcsprng)"``, ``"os-entropy seed"`` (the default; see
+            :class:`DPConfig`) or ``"simulation seed N (no privacy guarantee)"``.
     """
 
     model: Any
@@ -172,6 +175,7 @@ class DPResult:
     author_delta: float
     cost: Cost
     accountant: str
+    randomness: str = "os-entropy seed"
 
     def privacy_report(self) -> dict[str, float | int | str]:
         return {
@@ -184,6 +188,7 @@ class DPResult:
             "author_epsilon": self.author_epsilon,
             "author_delta": self.author_delta,
             "accountant": self.accountant,
+            "randomness": self.randomness,
         }
 
 
@@ -535,6 +540,13 @@ def _dp_loop(
         author_delta=a_delta,
         cost=cost,
         accountant=cfg.accountant,
+        randomness=(
+            "secure_mode (torchcsprng)"
+            if cfg.secure_mode
+            else "os-entropy seed"
+            if cfg.simulation_seed is None
+            else f"simulation seed {cfg.simulation_seed} (no privacy guarantee)"
+        ),
     )
 
 
