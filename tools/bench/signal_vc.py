@@ -1,16 +1,29 @@
-"""Benchmark: CLOT-GAN voice conversion on VCC 2018 against no conversion and a mean/variance
-mel-cepstrum transfer baseline, with the ablations single vs collective discriminators and with
-vs without the optimal-transport loss.
+"""Benchmark: CLOT-GAN voice conversion on VCC 2018 against no conversion, a mean/variance
+baseline in the same feature domain and the oracle of the conversion path.
 
 Protocol: for each pair (source -> target), non-parallel training on disjoint sentence ids of
 30001-30025 (source 30001-30012, target 30013-30025), scoring on the held-out parallel
 sentences 30026-30035 against the target speaker's real utterance of the same sentence.
-Metrics: WORLD MCD (DTW, order 24, alpha 0.455, c0 excluded, silent frames dropped), MFCC-MCD,
-MSD, F0 RMSE (Hz) and a speaker-classifier posterior of the target speaker. CLOT-GAN audio is
-vocoded with WORLD driven by the converted log-mel (see CLOTGAN.convert_wav).
 
-    python tools/bench/signal_vc.py                       # CPU sizes, both pairs
-    python tools/bench/signal_vc.py --pairs VCC2SF3:VCC2TF1 --steps 300
+Conversion path (``--features``): ``mcep`` (default; OURS, as CycleGAN-VC/VC2): the generator
+maps per-speaker normalised WORLD mel-cepstra c1..cD (``--mcep-order``, 24-36) to the target's;
+WORLD resynthesis with the converted envelope, log-Gaussian F0 transfer and the source
+aperiodicity. ``logmel`` (the paper's mel-to-mel): WORLD driven by the converted log-mel.
+
+Systems per pair: no conversion; the mean/variance baseline (mel-cepstra c1..cD and log F0,
+the same WORLD settings); the oracle of the path (``mcep``: the source's c1..cD replaced by the
+DTW-aligned real target's, the same F0 transfer and aperiodicity: the best any converter of
+c1..cD can do with this vocoder); CLOT-GAN (and with ``--systems`` its ablations).
+Metrics: WORLD MCD (DTW, order 24, alpha 0.455, c0 excluded, silent frames dropped), F0 RMSE
+(Hz, same DTW path), MSD, MFCC-MCD, the fraction of the oracle gap closed
+``(no_conversion - system) / (no_conversion - oracle)``, a vocoder-free feature MCD (the
+system's converted c1..c24 against the real target's, on the DTW path of source and target; no
+resynthesis) and the speaker classifier's "target" rate (speakers: every folder of --data that
+holds the training sentences, or --speakers).
+
+    python tools/bench/signal_vc.py                       # CPU sizes, both pairs, mcep path
+    python tools/bench/signal_vc.py --pairs VCC2SF3:VCC2TF1 --steps 300 --seed 1
+    python tools/bench/signal_vc.py --write-wavs runs/bench/vc_wavs   # full converted sentences
     python tools/bench/signal_vc.py --paper --device cuda # GPU sizes (MaskCycleGAN widths)
     python tools/bench/signal_vc.py --summarize           # plots/table from the JSON files
 
@@ -41,11 +54,21 @@ from lab.signal.vc import (
     MeanVarianceConverter,
     MetricConfig,
     SpeakerClassifier,
+    WorldConfig,
+    WorldFeatures,
+    dtw_path,
     load_wav,
+    log_gaussian_f0,
+    mcd,
+    mcep_to_envelope,
+    mel_cepstrum,
     mel_spectrogram,
     mfcc_mcd,
+    nonsilent_frames,
     save_wav,
+    world_analyze,
     world_metrics,
+    world_synthesize,
 )
 
 warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
@@ -57,26 +80,25 @@ TEST_IDS = list(range(30026, 30036))
 #: The CPU config was tuned by scoring the first this-many test sentences (30026-30029); the
 #: remaining six (30030-30035) were not looked at while tuning and are reported on their own.
 TUNING_SENTENCES = 4
-SPEAKERS = [
-    "VCC2SF1",
-    "VCC2SF2",
-    "VCC2SF3",
-    "VCC2SF4",
-    "VCC2SM1",
-    "VCC2SM2",
-    "VCC2SM3",
-    "VCC2TF1",
-    "VCC2TM1",
-    "VCC2TM2",
-]
 
 
-def cpu_config(steps: int, seed: int) -> CLOTGANConfig:
-    """CPU sizes. Training settings changed after the diagnosis in docs/benchmarks/signal-vc.md
+def speakers_in(data: Path) -> list[str]:
+    """Every speaker folder of ``data`` that holds all training sentences (the classifier's set)."""
+    need = [f"{i}.wav" for i in SRC_IDS + TGT_IDS]
+    found = [d.name for d in sorted(data.iterdir()) if d.is_dir()]
+    return [n for n in found if all((data / n / f).is_file() for f in need)]
+
+
+def cpu_config(steps: int, seed: int, world: WorldConfig, features: str = "mcep") -> CLOTGANConfig:
+    """CPU sizes. ``features="mcep"``: 5 ms WORLD frames, so crops of 128 frames (0.64 s) and
+    masks of up to 25 frames; ViT patches of 8 coefficients; statistics over the frames within
+    40 dB of the loudest (as the baseline's). ``logmel``: the earlier log-mel settings.
+    Log-mel path: Training settings changed after the diagnosis in docs/benchmarks/signal-vc.md
     (all OURS): no identity loss (MaskCycleGAN-VC keeps it only for its first 2% of steps),
     last generator layer at 0.1 x its default init instead of zeros, OT weight 30 on all 192
     frames of the batch, generator lr 1e-3, speaker statistics over non-silent frames."""
-    return CLOTGANConfig(
+    base = CLOTGANConfig(
+        world=world,
         generator=GeneratorConfig(
             channels_2d=12, channels_1d=64, n_residual=2, output_init_scale=0.1
         ),
@@ -104,10 +126,24 @@ def cpu_config(steps: int, seed: int) -> CLOTGANConfig:
         log_every=10,
         seed=seed,
     )
+    if features == "logmel":
+        return base
+    return replace(
+        base,
+        features="mcep",
+        discriminator=replace(base.discriminator, vit_patch_mels=8),
+        crop_frames=128,
+        max_mask_frames=25,
+        stats_silence_db=40.0,
+    )
 
 
-def paper_config(steps: int, seed: int) -> CLOTGANConfig:
+def paper_config(
+    steps: int, seed: int, world: WorldConfig, features: str = "mcep"
+) -> CLOTGANConfig:
     return CLOTGANConfig(
+        features=features,  # type: ignore[arg-type]
+        world=world,
         generator=GeneratorConfig(channels_2d=128, channels_1d=256, n_residual=6),
         discriminator=DiscriminatorConfig(
             cnn_channels=64, vit_dim=128, vit_layers=4, conformer_dim=128, conformer_layers=4
@@ -145,13 +181,14 @@ def score(
     clf: SpeakerClassifier,
     target: str,
     mcfg: MetricConfig,
-) -> dict[str, float]:
+) -> dict:
     per = [world_metrics(r, o, SR, mcfg) for r, o in zip(refs, outs, strict=True)]
-    res = {k: float(np.nanmean([p[k] for p in per])) for k in ("mcd", "f0_rmse", "msd")}
+    res: dict = {k: float(np.nanmean([p[k] for p in per])) for k in ("mcd", "f0_rmse", "msd")}
     res["mcd_std"] = float(np.std([p["mcd"] for p in per]))
     res["mcd_per_sentence"] = [float(p["mcd"]) for p in per]
-    # the CPU config's settings were chosen by looking at the first TUNING_SENTENCES test
-    # sentences (see docs/benchmarks/signal-vc.md); the rest were never looked at while tuning
+    res["f0_rmse_per_sentence"] = [float(p["f0_rmse"]) for p in per]
+    # the log-mel CPU config's settings were chosen by looking at the first TUNING_SENTENCES
+    # test sentences (see docs/benchmarks/signal-vc.md); the rest were never looked at
     res["mcd_untuned_sentences"] = float(np.mean([p["mcd"] for p in per[TUNING_SENTENCES:]]))
     res["mfcc_mcd"] = float(np.mean([mfcc_mcd(r, o) for r, o in zip(refs, outs, strict=True)]))
     sim = clf.score(outs, target)
@@ -160,67 +197,150 @@ def score(
     return res
 
 
+class TestFeatures:
+    """WORLD analysis of the held-out sentences (conversion settings) and the source->target
+    DTW path on c1..c24 of the non-silent frames, shared by the oracle and the feature MCD."""
+
+    def __init__(self, src: list[np.ndarray], tgt: list[np.ndarray], world: WorldConfig):
+        self.world = world
+        self.src = [world_analyze(w, SR, world) for w in src]
+        self.tgt = [world_analyze(w, SR, world) for w in tgt]
+        self.src_mc = [mel_cepstrum(f.sp, SR, world) for f in self.src]
+        self.tgt_mc = [mel_cepstrum(f.sp, SR, world) for f in self.tgt]
+        self.paths = []
+        for fs, ft, cs, ct in zip(self.src, self.tgt, self.src_mc, self.tgt_mc, strict=True):
+            ks = np.flatnonzero(nonsilent_frames(10 * np.log10(fs.sp.sum(1) + 1e-12), 40.0))
+            kt = np.flatnonzero(nonsilent_frames(10 * np.log10(ft.sp.sum(1) + 1e-12), 40.0))
+            i_s, i_t = dtw_path(cs[ks, 1:25], ct[kt, 1:25])
+            self.paths.append((ks[i_s], kt[i_t]))
+
+    def feature_mcd(self, converted: list[np.ndarray]) -> float:
+        """Vocoder-free: MCD of converted c1..c24 (frame-aligned with the source) against the
+        real target's on the source->target path (no resynthesis, no re-analysis)."""
+        vals = []
+        for conv, ct, (i_s, i_t) in zip(converted, self.tgt_mc, self.paths, strict=True):
+            a, b = conv[i_s, :25], ct[i_t, :25]
+            vals.append(mcd(b, a, align=False))
+        return float(np.mean(vals))
+
+    def oracle(self, f0_stats: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """The oracle of the mcep path: each source frame's c1..cD replaced by the mean of the
+        real target frames DTW-aligned to it (source frames off the path, i.e. silence, keep
+        their own), source c0 and aperiodicity, the same log-Gaussian F0 transfer."""
+        wavs, feats = [], []
+        sm, ss, tm, ts = (float(v) for v in f0_stats)
+        for fs, cs, ct, (i_s, i_t) in zip(
+            self.src, self.src_mc, self.tgt_mc, self.paths, strict=True
+        ):
+            out = cs.copy()
+            acc = np.zeros_like(cs[:, 1:])
+            cnt = np.zeros(cs.shape[0])
+            np.add.at(acc, i_s, ct[i_t, 1:])
+            np.add.at(cnt, i_s, 1.0)
+            on = cnt > 0
+            out[on, 1:] = acc[on] / cnt[on, None]
+            sp = mcep_to_envelope(out, SR, fs.fft_size, self.world)
+            f0 = log_gaussian_f0(fs.f0, sm, ss, tm, ts)
+            y = world_synthesize(WorldFeatures(f0, sp, fs.ap, SR, fs.frame_period))
+            peak = float(np.max(np.abs(y)))
+            wavs.append((y * (0.99 / peak) if peak > 0.99 else y).astype(np.float32))
+            feats.append(out)
+        return wavs, feats
+
+
 def run_pair(args: argparse.Namespace, src: str, tgt: str, clf: SpeakerClassifier) -> dict:
     data = args.data
     device = get_device(args.device)
-    mcfg = MetricConfig()
+    world = WorldConfig(
+        mcep_order=args.mcep_order, f0_floor=args.f0_floor, f0_method=args.f0_method
+    )
+    # MCD always on c1..c24 (order 24, alpha 0.455); F0 analysed with the conversion's floor
+    mcfg = MetricConfig(world=replace(world, mcep_order=24))
     train_s, train_t = load(data, src, SRC_IDS), load(data, tgt, TGT_IDS)
     test_s, test_t = load(data, src, TEST_IDS), load(data, tgt, TEST_IDS)
+    tf = TestFeatures(test_s, test_t, world)
     out: dict = {"pair": f"{src}->{tgt}", "systems": {}, "seconds": {}, "history": {}}
+    out["world"] = asdict(world)
+    out["features"] = args.features
+    converted: dict[str, list[np.ndarray]] = {}
+
+    def record(name: str, outs: list[np.ndarray], feats: list[np.ndarray] | None, t0: float):
+        res = score(test_t, outs, clf, tgt, mcfg)
+        if feats is not None:
+            res["feature_mcd"] = tf.feature_mcd(feats)
+        out["systems"][name] = {**out["systems"].get(name, {}), **res}
+        out["seconds"][name] = time.time() - t0
+        converted[name] = outs
+        short = {k: round(v, 3) for k, v in res.items() if isinstance(v, float)}
+        print(f"[{src}->{tgt}] {name}: {short}", flush=True)
+
     t0 = time.time()
-    out["systems"]["no_conversion"] = score(test_t, test_s, clf, tgt, mcfg)
-    out["seconds"]["no_conversion"] = time.time() - t0
-    print(f"[{src}->{tgt}] no conversion: {out['systems']['no_conversion']}", flush=True)
+    record("no_conversion", test_s, tf.src_mc, t0)
     t0 = time.time()
-    base = MeanVarianceConverter(SR).fit(train_s, train_t)
-    outs_base = [base.convert(w) for w in test_s]
-    out["systems"]["mean_variance"] = score(test_t, outs_base, clf, tgt, mcfg)
-    out["seconds"]["mean_variance"] = time.time() - t0
-    print(f"[{src}->{tgt}] mean/variance: {out['systems']['mean_variance']}", flush=True)
+    base = MeanVarianceConverter(SR, world=world).fit(train_s, train_t)
+    record("mean_variance", [base.convert(w) for w in test_s],
+           [base.convert_mcep(c) for c in tf.src_mc], t0)  # fmt: skip
+    assert base.stats is not None
+    f0_stats = np.array([*base.stats["src_f0"], *base.stats["tgt_f0"]])
+    if args.features == "mcep":
+        t0 = time.time()
+        o_wavs, o_feats = tf.oracle(f0_stats)
+        record("oracle", o_wavs, o_feats, t0)
     make = paper_config if args.paper else cpu_config
-    base_cfg = make(args.steps, args.seed)
+    base_cfg = make(args.steps, args.seed, world, args.features)
     if args.combine:
         base_cfg = replace(base_cfg, combine=args.combine)
-    # converted clips only: the source/target recordings are VCC 2018 data, never copied
-    samples: dict[str, np.ndarray] = {"mean_variance": outs_base[0]}
+    samples: dict[str, np.ndarray] = {"mean_variance": converted["mean_variance"][0]}
     for name, cfg in variants(base_cfg).items():
-        if args.systems and name not in args.systems:
+        if name not in args.systems:
             continue
         set_seed(args.seed)
         t0 = time.time()
         model = CLOTGAN(cfg, device=device)
         hist = model.fit(train_s, train_t, show_progress=False)
-        train_s_time = time.time() - t0
+        train_time = time.time() - t0
         outs = [model.convert_wav(w, vocoder="world") for w in test_s]
-        res = score(test_t, outs, clf, tgt, mcfg)
-        if name == "clotgan":
-            gl = [model.convert_wav(w, vocoder="griffin_lim", gl_iters=32) for w in test_s[:3]]
-            res["mcd_griffin_lim_3utt"] = float(
-                np.mean(
-                    [
-                        world_metrics(r, o, SR, mcfg)["mcd"]
-                        for r, o in zip(test_t[: len(gl)], gl, strict=True)
-                    ]
-                )
-            )
-            samples["clotgan"] = outs[0]
-            src_mel = mel_spectrogram(test_s[0], cfg.mel, device=device)
-            out["mels"] = {
-                "source": src_mel.cpu().numpy().tolist(),
-                "converted": model.convert_mel(src_mel).cpu().numpy().tolist(),
-                "target": mel_spectrogram(test_t[0], cfg.mel, device=device).cpu().numpy().tolist(),
-            }
-        res["train_seconds"] = train_s_time
-        out["systems"][name] = res
-        out["seconds"][name] = time.time() - t0
+        feats = [model.convert_mcep(c) for c in tf.src_mc] if cfg.features == "mcep" else None
+        record(name, outs, feats, t0)
+        out["systems"][name]["train_seconds"] = train_time
         out["history"][name] = hist
-        print(f"[{src}->{tgt}] {name}: {res}", flush=True)
+        if name == "clotgan":
+            samples["clotgan"] = outs[0]
+            if cfg.features == "mcep":
+                c_src = tf.src_mc[0][:, 1:].T
+                out["mels"] = {
+                    "source": c_src.tolist(),
+                    "converted": model.convert_mcep(tf.src_mc[0])[:, 1:].T.tolist(),
+                    "target": tf.tgt_mc[0][:, 1:].T.tolist(),
+                }
+            else:
+                src_mel = mel_spectrogram(test_s[0], cfg.mel, device=device)
+                out["mels"] = {
+                    "source": src_mel.cpu().numpy().tolist(),
+                    "converted": model.convert_mel(src_mel).cpu().numpy().tolist(),
+                    "target": mel_spectrogram(test_t[0], cfg.mel, device=device)
+                    .cpu()
+                    .numpy()
+                    .tolist(),
+                }
     out["config"] = asdict(base_cfg)
+    nc = out["systems"]["no_conversion"]["mcd"]
+    oracle = out["systems"].get("oracle", {}).get("mcd")
+    for r in out["systems"].values():
+        r["mcd_minus_no_conversion"] = r["mcd"] - nc
+        r["mcd_minus_mean_variance"] = r["mcd"] - out["systems"]["mean_variance"]["mcd"]
+        if oracle is not None:
+            r["oracle_gap_closed"] = (nc - r["mcd"]) / (nc - oracle)
     if args.samples_dir is not None:
-        sd = args.samples_dir
         for k, w in samples.items():
             clip = w[: int(args.sample_seconds * SR)]
-            save_wav(sd / f"{src}_{tgt}_{k}.wav", clip, SR)
+            save_wav(args.samples_dir / f"{src}_{tgt}_{k}.wav", clip, SR)
+    if args.write_wavs is not None:
+        for k, outs in converted.items():
+            if k == "no_conversion":
+                continue
+            for i, w in zip(TEST_IDS, outs, strict=True):
+                save_wav(args.write_wavs / f"{src}_{tgt}" / k / f"{i}.wav", w, SR)
     return out
 
 
@@ -232,7 +352,15 @@ def summarize(json_dir: Path, plots_dir: Path) -> None:
     if not files:
         raise DataError(f"no signal_vc_*.json in {json_dir}")
     runs = [json.loads(f.read_text()) for f in files]
-    names = ["no_conversion", "mean_variance", "untrained", "clotgan", "single_cnn", "no_ot"]
+    names = [
+        "no_conversion",
+        "mean_variance",
+        "oracle",
+        "untrained",
+        "clotgan",
+        "single_cnn",
+        "no_ot",
+    ]
     fig, ax = plt.subplots(figsize=(7, 3.5), dpi=100)
     width = 0.8 / len(runs)
     for i, r in enumerate(runs):
@@ -277,8 +405,25 @@ def main() -> None:
     p.add_argument(
         "--systems",
         nargs="*",
+        default=["clotgan"],
+        help="trained systems among clotgan untrained single_cnn no_ot (default: clotgan)",
+    )
+    p.add_argument("--features", choices=["mcep", "logmel"], default="mcep")
+    p.add_argument("--mcep-order", type=int, default=24, help="D of c1..cD (24-36)")
+    p.add_argument("--f0-floor", type=float, default=50.0, help="WORLD F0 floor in Hz")
+    p.add_argument("--f0-method", choices=["dio", "harvest"], default="dio")
+    p.add_argument(
+        "--speakers",
+        nargs="*",
         default=None,
-        help="subset of clotgan untrained single_cnn no_ot (default: all)",
+        help="speaker classifier set (default: every speaker folder of --data)",
+    )
+    p.add_argument(
+        "--write-wavs",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="write every converted test sentence at full length to DIR/<src>_<tgt>/<system>/",
     )
     p.add_argument("--combine", choices=["mean", "softmax"], default=None)
     p.add_argument("--paper", action="store_true", help="MaskCycleGAN-sized networks (GPU)")
@@ -303,18 +448,22 @@ def main() -> None:
     if args.steps is None:
         args.steps = 20000 if args.paper else 300
     t_all = time.time()
-    clf = SpeakerClassifier().fit({s: load(args.data, s, SRC_IDS + TGT_IDS) for s in SPEAKERS})
-    for pair in args.pairs:
-        src, tgt = pair.split(":")
+    speakers = args.speakers or speakers_in(args.data)
+    pairs = [tuple(p.split(":")) for p in args.pairs]
+    for pair in pairs:
+        if len(pair) != 2:
+            raise SystemExit(f"--pairs takes SOURCE:TARGET, got {':'.join(pair)!r}")
+        for spk in pair:
+            if spk not in speakers:
+                raise SystemExit(f"speaker {spk!r} is not in the classifier set {speakers}")
+    clf = SpeakerClassifier().fit({s: load(args.data, s, SRC_IDS + TGT_IDS) for s in speakers})
+    for src, tgt in pairs:
         t0 = time.time()
         res = run_pair(args, src, tgt, clf)
         res["pair_seconds"] = time.time() - t0
         res["command"] = "python tools/bench/signal_vc.py " + " ".join(sys.argv[1:])
         res["load"] = os.getloadavg()
-        nc, mv = res["systems"]["no_conversion"], res["systems"]["mean_variance"]
-        for r in res["systems"].values():
-            r["mcd_minus_no_conversion"] = r["mcd"] - nc["mcd"]
-            r["mcd_ratio_to_mean_variance"] = r["mcd"] / mv["mcd"]
+        res["speakers"] = speakers
         args.out.mkdir(parents=True, exist_ok=True)
         path = args.out / f"signal_vc_{src}_{tgt}.json"
         path.write_text(json.dumps(res, indent=1, default=float) + "\n")

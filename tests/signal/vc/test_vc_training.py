@@ -203,3 +203,42 @@ def test_stats_silence_db_excludes_quiet_frames(speakers):
     assert (m_all.nets.src_mean - m_40.nets.src_mean).abs().max() > 1.0  # silence drags it down
     with pytest.raises(ConfigError, match="stats_silence_db"):
         CLOTGANConfig(stats_silence_db=-1.0)
+
+
+def test_mcep_features_train_convert_and_reload(tmp_path):
+    from lab.signal.vc import MeanVarianceConverter, WorldConfig, mel_cepstrum, world_analyze
+
+    src = synthetic_utterances(A, 3, sample_rate=SR, seconds=0.4, seed=0)
+    tgt = synthetic_utterances(B, 3, sample_rate=SR, seconds=0.4, seed=1)
+    world = WorldConfig(mcep_order=24, f0_floor=55.0)  # Harvest
+    cfg = tiny_config(features="mcep", world=world, f0_stats=True, steps=3, stats_silence_db=40.0)
+    assert cfg.n_features == 24
+    model = CLOTGAN(cfg, device="cpu")
+    model.fit(src, tgt, show_progress=False)
+    stats = model.nets.f0_stats.numpy()
+    # log-F0 statistics of the two synthetic speakers (120 Hz and 190 Hz)
+    assert np.exp(stats[0]) == pytest.approx(120.0, rel=0.05)
+    assert np.exp(stats[2]) == pytest.approx(190.0, rel=0.05)
+    mc = mel_cepstrum(world_analyze(src[0], SR, world).sp, SR, world)
+    conv = model.convert_mcep(mc)
+    assert conv.shape == mc.shape and np.array_equal(conv[:, 0], mc[:, 0])  # c0 kept
+    assert not np.allclose(conv[:, 1:], mc[:, 1:])
+    y = model.convert_wav(src[0], vocoder="world")
+    assert y.dtype == np.float32 and abs(len(y) - len(src[0])) < 0.02 * SR
+    # F0 of the output follows the target's log-F0 statistics
+    f0_out = world_analyze(y, SR, world).f0
+    assert np.median(f0_out[f0_out > 0]) == pytest.approx(190.0, rel=0.1)
+    with pytest.raises(ConfigError, match="world"):
+        model.convert_wav(src[0], vocoder="griffin_lim")
+    with pytest.raises(DataError, match="25"):
+        model.convert_mcep(mc[:, :10])
+    path = model.save(tmp_path / "m.pt")
+    again = CLOTGAN.load(path, device="cpu")
+    assert again.config.features == "mcep" and again.config.world.f0_floor == 55.0
+    np.testing.assert_allclose(again.convert_mcep(mc), conv, atol=1e-5)
+    # the baseline's feature conversion is the same mean/variance map it resynthesises
+    base = MeanVarianceConverter(SR, world=world).fit(src, tgt)
+    bm = base.convert_mcep(mc)
+    assert np.array_equal(bm[:, 0], mc[:, 0])
+    with pytest.raises(ConfigError, match="f0_stats"):
+        tiny_config(features="mcep", f0_stats=False)

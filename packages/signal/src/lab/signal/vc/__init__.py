@@ -28,7 +28,15 @@ from .audio import (
     save_wav,
 )
 from .baseline import MeanVarianceConverter
-from .clotgan import CLOTGAN, CLOTGANConfig, CLOTGANNetworks, SpeakerStats, speaker_stats
+from .clotgan import (
+    CLOTGAN,
+    CLOTGANConfig,
+    CLOTGANNetworks,
+    SpeakerStats,
+    load_utterances,
+    log_gaussian_f0,
+    speaker_stats,
+)
 from .discriminators import (
     DISCRIMINATOR_KINDS,
     ConformerDiscriminator,
@@ -95,7 +103,9 @@ __all__ = [
     "frame_mask",
     "griffin_lim",
     "list_wavs",
+    "load_utterances",
     "load_wav",
+    "log_gaussian_f0",
     "lsgan_d_loss",
     "lsgan_g_loss",
     "mcd",

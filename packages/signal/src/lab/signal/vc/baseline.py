@@ -76,17 +76,30 @@ class MeanVarianceConverter:
         self.stats = {f"src_{k}": v for k, v in s.items()} | {f"tgt_{k}": v for k, v in t.items()}
         return self
 
+    def convert_mcep(self, mc: np.ndarray) -> np.ndarray:
+        """The converted mel-cepstra ``(frames, D + 1)``: c1..cD mean/variance transferred,
+        c0 kept (the features :meth:`convert` resynthesises)."""
+        if self.stats is None:
+            raise DataError("MeanVarianceConverter.convert_mcep called before fit")
+        st = self.stats
+        mc = np.asarray(mc, dtype=np.float64)
+        if mc.ndim != 2 or mc.shape[1] != st["src_mc_mean"].shape[0]:
+            raise DataError(
+                f"convert_mcep needs (frames, {st['src_mc_mean'].shape[0]}) mel-cepstra, "
+                f"got {mc.shape}"
+            )
+        out = mc.copy()
+        z = (mc[:, 1:] - st["src_mc_mean"][1:]) / st["src_mc_std"][1:]
+        out[:, 1:] = z * st["tgt_mc_std"][1:] + st["tgt_mc_mean"][1:]
+        return out
+
     def convert(self, wav: np.ndarray) -> np.ndarray:
         """Convert one source utterance; the peak is scaled to 0.99 when it exceeds it."""
         if self.stats is None:
             raise DataError("MeanVarianceConverter.convert called before fit")
         st = self.stats
         f = world_analyze(check_waveform(wav, name="source waveform"), self.sample_rate, self.world)
-        mc = mel_cepstrum(f.sp, self.sample_rate, self.world)
-        out = mc.copy()
-        out[:, 1:] = (mc[:, 1:] - st["src_mc_mean"][1:]) / st["src_mc_std"][1:] * st["tgt_mc_std"][
-            1:
-        ] + st["tgt_mc_mean"][1:]
+        out = self.convert_mcep(mel_cepstrum(f.sp, self.sample_rate, self.world))
         sp = mcep_to_envelope(out, self.sample_rate, f.fft_size, self.world)
         f0 = f.f0.copy()
         v = f0 > 0

@@ -66,8 +66,9 @@ def _train_model(args: argparse.Namespace) -> int:
     try:
         info = init_distributed(device=args.device)
         if args.resume is not None:
-            run: RunDir | None = RunDir.open(args.resume)
-            cfg = config_from_dict(CLOTGANConfig, run.load_config_dict())
+            opened = RunDir.open(args.resume)
+            run: RunDir | None = opened
+            cfg = config_from_dict(CLOTGANConfig, opened.load_config_dict())
         else:
             run = None
             cfg = config_from_args(CLOTGANConfig, args)

@@ -57,6 +57,7 @@ from .audio import MelConfig, check_waveform, griffin_lim, list_wavs, load_wav, 
 from .discriminators import DiscriminatorConfig, build_discriminator
 from .generator import Generator, GeneratorConfig, frame_mask
 from .losses import combine_losses, lsgan_d_loss, lsgan_g_loss, ot_loss
+from .world import WorldConfig
 
 __all__ = [
     "CLOTGAN",
@@ -64,6 +65,7 @@ __all__ = [
     "CLOTGANNetworks",
     "SpeakerStats",
     "load_utterances",
+    "log_gaussian_f0",
     "speaker_stats",
 ]
 
@@ -76,7 +78,15 @@ AudioSource = str | Path | Sequence[np.ndarray]
 class CLOTGANConfig:
     """Everything that defines a CLOT-GAN model and its training (see the module docstring)."""
 
+    features: Literal["logmel", "mcep"] = field(
+        default="logmel",
+        metadata={
+            "help": "what the generator converts: log-mel frames (the paper) or WORLD "
+            "mel-cepstra c1..cD, D = world.mcep_order (OURS, as CycleGAN-VC/VC2)"
+        },
+    )
     mel: MelConfig = field(default_factory=MelConfig)
+    world: WorldConfig = field(default_factory=WorldConfig)
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
     combine: Literal["mean", "softmax"] = field(
@@ -137,6 +147,10 @@ class CLOTGANConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if self.features not in ("logmel", "mcep"):
+            raise ConfigError(f"features must be 'logmel' or 'mcep', got {self.features!r}")
+        if self.features == "mcep" and not self.f0_stats:
+            raise ConfigError("features='mcep' needs f0_stats=True (WORLD resynthesis uses them)")
         if self.combine not in ("mean", "softmax"):
             raise ConfigError(f"combine must be 'mean' or 'softmax', got {self.combine!r}")
         if self.softmax_temperature <= 0:
@@ -170,10 +184,16 @@ class CLOTGANConfig:
         if self.checkpoint_every < 0 or self.log_every < 1:
             raise ConfigError("checkpoint_every must be >= 0 and log_every >= 1")
 
+    @property
+    def n_features(self) -> int:
+        """Rows of a feature frame: ``mel.n_mels`` or the mel-cepstral order (c1..cD)."""
+        return self.mel.n_mels if self.features == "logmel" else self.world.mcep_order
+
 
 @dataclass(frozen=True)
 class SpeakerStats:
-    """Per-speaker normalisation statistics: log-mel mean/std per bin, log-F0 mean/std."""
+    """Per-speaker normalisation statistics: feature (log-mel bin or mel-cepstral coefficient)
+    mean/std, log-F0 mean/std."""
 
     mel_mean: np.ndarray
     mel_std: np.ndarray
@@ -184,7 +204,7 @@ class SpeakerStats:
 def speaker_stats(
     mels: Sequence[torch.Tensor], f0s: Sequence[np.ndarray] | None = None
 ) -> SpeakerStats:
-    """Statistics over all frames of a speaker's log-mels ``(n_mels, frames)`` (and voiced F0)."""
+    """Statistics over all frames of a speaker's features ``(rows, frames)`` (and voiced F0)."""
     if not mels:
         raise DataError("speaker_stats needs at least one utterance")
     allm = torch.cat([m.detach().cpu().double() for m in mels], dim=1)
@@ -210,7 +230,7 @@ class CLOTGANNetworks(nn.Module):
 
     def __init__(self, cfg: CLOTGANConfig):
         super().__init__()
-        m = cfg.mel.n_mels
+        m = cfg.n_features
         self.g_xy = Generator(m, cfg.generator)
         self.g_yx = Generator(m, cfg.generator)
         kinds = cfg.discriminator.kinds
@@ -293,6 +313,43 @@ def _loud_frames(mels: list[torch.Tensor], silence_db: float) -> list[torch.Tens
     return out
 
 
+def _world_mcep(wav: np.ndarray, cfg: CLOTGANConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """WORLD mel-cepstra ``(frames, D + 1)``, F0 and the non-silent frames of one utterance
+    (frames within ``stats_silence_db`` dB of the loudest envelope power; all when 0)."""
+    from .metrics import nonsilent_frames
+    from .world import mel_cepstrum, world_analyze
+
+    sr = cfg.mel.sample_rate
+    feats = world_analyze(wav, sr, cfg.world)
+    mc = mel_cepstrum(feats.sp, sr, cfg.world)
+    if cfg.stats_silence_db > 0:
+        keep = nonsilent_frames(10 * np.log10(feats.sp.sum(axis=1) + 1e-12), cfg.stats_silence_db)
+    else:
+        keep = np.ones(mc.shape[0], dtype=bool)
+    return mc, feats.f0, keep
+
+
+def log_gaussian_f0(
+    f0: np.ndarray, src_mean: float, src_std: float, tgt_mean: float, tgt_std: float
+) -> np.ndarray:
+    """Log-Gaussian F0 transfer of voiced frames (F0 > 0; unvoiced stay 0):
+    ``exp((log f0 - src_mean) / src_std * tgt_std + tgt_mean)``."""
+    out = np.asarray(f0, dtype=np.float64).copy()
+    v = out > 0
+    out[v] = np.exp((np.log(out[v]) - src_mean) / src_std * tgt_std + tgt_mean)
+    return out
+
+
+def _limit_peak(out: np.ndarray) -> np.ndarray:
+    """Scale to a 0.99 peak when the peak exceeds it (never clip); refuse non-finite audio."""
+    peak = float(np.max(np.abs(out)))
+    if not np.isfinite(peak):
+        raise DataError("conversion produced non-finite samples")
+    if peak > 0.99:
+        out = out * (0.99 / peak)
+    return np.asarray(out, dtype=np.float32)
+
+
 def _l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.mean(torch.abs(a - b))
 
@@ -334,16 +391,27 @@ class CLOTGAN:
     # ------------------------------------------------------------------ data
     def _features(
         self, source: AudioSource, name: str
-    ) -> tuple[list[torch.Tensor], list[np.ndarray] | None]:
+    ) -> tuple[list[torch.Tensor], list[np.ndarray] | None, list[torch.Tensor]]:
+        """Features ``(rows, frames)`` per utterance, the F0 contours (when ``f0_stats``) and
+        the frames the speaker statistics use (``stats_silence_db``)."""
         cfg = self.config
         wavs = load_utterances(source, cfg, name)
+        if cfg.features == "mcep":
+            feats, f0s, loud = [], [], []
+            for w in wavs:
+                mc, f0, keep = _world_mcep(w, cfg)
+                f = torch.as_tensor(mc[:, 1:].T.copy(), dtype=torch.float32, device=self.device)
+                feats.append(f)
+                f0s.append(f0)
+                loud.append(f[:, torch.as_tensor(keep, device=self.device)] if keep.any() else f)
+            return feats, f0s, loud
         mels = [mel_spectrogram(w, cfg.mel, device=self.device) for w in wavs]
-        f0s = None
+        f0s_mel = None
         if cfg.f0_stats:
-            from .world import WorldConfig, world_analyze
+            from .world import world_analyze
 
-            f0s = [world_analyze(w, cfg.mel.sample_rate, WorldConfig()).f0 for w in wavs]
-        return mels, f0s
+            f0s_mel = [world_analyze(w, cfg.mel.sample_rate, cfg.world).f0 for w in wavs]
+        return mels, f0s_mel, _loud_frames(mels, cfg.stats_silence_db)
 
     # -------------------------------------------------------------- training
     def fit(
@@ -372,13 +440,10 @@ class CLOTGAN:
         """
         cfg = self.config
         total = cfg.steps if steps is None else steps
-        src_mels, src_f0 = self._features(source, "source")
-        tgt_mels, tgt_f0 = self._features(target, "target")
+        src_mels, src_f0, src_loud = self._features(source, "source")
+        tgt_mels, tgt_f0, tgt_loud = self._features(target, "target")
         nets = self.nets
-        nets.set_stats(
-            speaker_stats(_loud_frames(src_mels, cfg.stats_silence_db), src_f0),
-            speaker_stats(_loud_frames(tgt_mels, cfg.stats_silence_db), tgt_f0),
-        )
+        nets.set_stats(speaker_stats(src_loud, src_f0), speaker_stats(tgt_loud, tgt_f0))
         xs = [(m - nets.src_mean[:, None]) / nets.src_std[:, None] for m in src_mels]
         ys = [(m - nets.tgt_mean[:, None]) / nets.tgt_std[:, None] for m in tgt_mels]
         opt_g = torch.optim.Adam(
@@ -525,17 +590,34 @@ class CLOTGAN:
     # ------------------------------------------------------------- inference
     @torch.no_grad()
     def convert_mel(self, logmel: torch.Tensor) -> torch.Tensor:
-        """Convert a source log-mel ``(n_mels, frames)`` to the target speaker (same shape)."""
+        """Convert source features ``(rows, frames)`` to the target speaker (same shape): a
+        log-mel ``(n_mels, frames)``, or with ``features="mcep"`` mel-cepstra c1..cD
+        ``(mcep_order, frames)`` (see :meth:`convert_mcep` for WORLD's ``(frames, D + 1)``)."""
         nets = self.nets
         lm = torch.as_tensor(logmel, dtype=torch.float32, device=self.device)
-        if lm.ndim != 2 or lm.shape[0] != self.config.mel.n_mels:
+        rows = self.config.n_features
+        if lm.ndim != 2 or lm.shape[0] != rows:
             raise DataError(
-                f"convert_mel needs ({self.config.mel.n_mels}, frames), got {tuple(lm.shape)}"
+                f"convert_mel needs ({rows}, frames) {self.config.features} features, "
+                f"got {tuple(lm.shape)}"
             )
         nets.eval()
         x = (lm - nets.src_mean[:, None]) / nets.src_std[:, None]
         y = nets.g_xy(x[None])[0]
         return y * nets.tgt_std[:, None] + nets.tgt_mean[:, None]
+
+    def convert_mcep(self, mc: np.ndarray) -> np.ndarray:
+        """Convert WORLD mel-cepstra ``(frames, D + 1)`` (``features="mcep"``): c1..cD through
+        the generator (per-speaker normalised), c0 (the power) kept from the source."""
+        if self.config.features != "mcep":
+            raise ConfigError("convert_mcep needs a model trained with features='mcep'")
+        arr = np.asarray(mc, dtype=np.float64)
+        d = self.config.world.mcep_order
+        if arr.ndim != 2 or arr.shape[1] != d + 1:
+            raise DataError(f"convert_mcep needs (frames, {d + 1}) mel-cepstra, got {arr.shape}")
+        out = arr.copy()
+        out[:, 1:] = self.convert_mel(torch.as_tensor(arr[:, 1:].T.copy())).cpu().numpy().T
+        return out
 
     def convert_wav(
         self,
@@ -555,6 +637,11 @@ class CLOTGAN:
         """
         cfg = self.config
         w = check_waveform(wav, name="source waveform")
+        if cfg.features == "mcep":
+            if vocoder != "world":
+                raise ConfigError("a features='mcep' model resynthesises with vocoder='world' only")
+            out = self._world_mcep_vocode(w)
+            return _limit_peak(out)
         src = mel_spectrogram(w, cfg.mel, device=self.device)
         conv = self.convert_mel(src)
         if vocoder == "griffin_lim":
@@ -563,24 +650,41 @@ class CLOTGAN:
             out = self._world_vocode(w, (conv - src).cpu().numpy())
         else:
             raise ConfigError(f"vocoder must be 'griffin_lim' or 'world', got {vocoder!r}")
-        peak = float(np.max(np.abs(out)))
-        if not np.isfinite(peak):
-            raise DataError("conversion produced non-finite samples")
-        if peak > 0.99:
-            out = out * (0.99 / peak)
-        return out.astype(np.float32)
+        return _limit_peak(out)
+
+    def _f0_transfer(self, f0: np.ndarray) -> np.ndarray:
+        f0s = self.nets.f0_stats.cpu().numpy()
+        if not np.all(np.isfinite(f0s)):
+            raise ConfigError("this model holds no F0 statistics (trained with f0_stats=False)")
+        sm, ss, tm, ts = (float(v) for v in f0s)
+        return log_gaussian_f0(f0, sm, ss, tm, ts)
+
+    def _world_mcep_vocode(self, wav: np.ndarray) -> np.ndarray:
+        from .world import (
+            WorldFeatures,
+            mcep_to_envelope,
+            mel_cepstrum,
+            world_analyze,
+            world_synthesize,
+        )
+
+        cfg = self.config
+        sr = cfg.mel.sample_rate
+        feats = world_analyze(wav, sr, cfg.world)
+        mc = self.convert_mcep(mel_cepstrum(feats.sp, sr, cfg.world))
+        sp = mcep_to_envelope(mc, sr, feats.fft_size, cfg.world)
+        f0 = self._f0_transfer(feats.f0)
+        return world_synthesize(WorldFeatures(f0, sp, feats.ap, sr, feats.frame_period))
 
     def _world_vocode(self, wav: np.ndarray, diff: np.ndarray) -> np.ndarray:
         import librosa
 
-        from .world import WorldConfig, WorldFeatures, world_analyze, world_synthesize
+        from .world import WorldFeatures, world_analyze, world_synthesize
 
         cfg = self.config
         sr = cfg.mel.sample_rate
-        f0s = self.nets.f0_stats.cpu().numpy()
-        if not np.all(np.isfinite(f0s)):
-            raise ConfigError("this model holds no F0 statistics (trained with f0_stats=False)")
-        feats = world_analyze(wav, sr, WorldConfig())
+        feats = world_analyze(wav, sr, cfg.world)
+        f0 = self._f0_transfer(feats.f0)
         if 0 < cfg.world_lifter < diff.shape[0]:
             from scipy.fft import dct, idct
 
@@ -596,10 +700,6 @@ class CLOTGAN:
         freqs = np.linspace(0, sr / 2, feats.sp.shape[1])
         gain = np.stack([np.interp(freqs, centres, diff_t[:, j]) for j in range(n_w)])
         sp = feats.sp * np.exp(2.0 * gain)
-        f0 = feats.f0.copy()
-        voiced = f0 > 0
-        sm, ss, tm, ts = (float(v) for v in f0s)
-        f0[voiced] = np.exp((np.log(f0[voiced]) - sm) / ss * ts + tm)
         return world_synthesize(WorldFeatures(f0, sp, feats.ap, sr, feats.frame_period))
 
     def convert_file(
