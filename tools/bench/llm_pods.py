@@ -153,8 +153,8 @@ def _trl_pair(
             processing_class=tok,
             callbacks=[Clock()],
         )
-        trl_gc = bool(getattr(trainer.model, "is_gradient_checkpointing", False))
         trainer.train()
+        trl_gc = bool(getattr(trainer.model, "is_gradient_checkpointing", False))  # set in train()
     trl_s = statistics.fmean([b - a for a, b in itertools.pairwise(stamps)])
     return {
         "gradient_checkpointing": gradient_checkpointing,
