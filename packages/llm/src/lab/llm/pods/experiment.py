@@ -1,6 +1,6 @@
 """One complete run: task -> tokenizer/model -> SFT warm start -> GRPO/PODS -> evaluation.
 
-Used by ``lab llm grpo``, the demo and ``tools/bench/llm_pods.py``.
+Used by ``lab llm pods grpo``, the demo and ``tools/bench/llm_pods.py``.
 """
 
 from __future__ import annotations
