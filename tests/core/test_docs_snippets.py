@@ -47,3 +47,8 @@ def test_no_test_mark_needs_a_reason(tmp_path):
         doc_python_blocks(page)
     with pytest.raises(AssertionError, match="no python block"):
         doc_snippet_params(tmp_path, "nothing")
+    (tmp_path / "h-extra.md").write_text("```python\npass\n```\n")
+    (case,) = doc_snippet_params(tmp_path, "h", slow={"h-extra.md": "minutes of training"})
+    assert [m.name for m in case.marks] == ["slow"]
+    with pytest.raises(AssertionError, match=r"h-missing\.md"):
+        doc_snippet_params(tmp_path, "h", xfail={"h-missing.md": "x"})

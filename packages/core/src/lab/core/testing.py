@@ -197,22 +197,29 @@ def run_doc_snippets(page: str | Path, cwd: str | Path) -> dict[str, Any]:
 
 
 def doc_snippet_params(
-    docs: str | Path, domain: str, *, xfail: Mapping[str, str] | None = None
+    docs: str | Path,
+    domain: str,
+    *,
+    xfail: Mapping[str, str] | None = None,
+    slow: Mapping[str, str] | None = None,
 ) -> list[Any]:
     """``pytest.param`` cases for a domain's guides: one per page, one skip per no-test block.
 
     Use with ``@pytest.mark.parametrize("page", doc_snippet_params(DOCS, "molecules"))`` and a
     test body ``run_doc_snippets(page, tmp_path)``. ``xfail`` maps a page name to the reason
     its snippets fail today (a strict xfail: the test fails once the page is fixed, so the mark
-    must go). A page without python blocks gives no case; a domain without any python block in
+    must go). ``slow`` maps a page name to why it takes minutes: the case is marked ``slow``, so
+    the fast suite (``-m "not slow"``) leaves it to ``nox -s tests -- -m slow``; prefer a no-test
+    mark on the one heavy block. A page without python blocks gives no case; a domain without any python block in
     its guides is an error at collection, so a guide cannot lose its example unnoticed.
     """
     xfail = dict(xfail or {})
+    slow = dict(slow or {})
     params: list[Any] = []
     pages = doc_pages(docs, domain)
-    unknown = set(xfail) - {p.name for p in pages}
+    unknown = (set(xfail) | set(slow)) - {p.name for p in pages}
     if unknown:
-        raise AssertionError(f"xfail names pages that {domain} does not have: {sorted(unknown)}")
+        raise AssertionError(f"xfail/slow name pages {domain} does not have: {sorted(unknown)}")
     for page in pages:
         blocks = doc_python_blocks(page)
         if not blocks:
@@ -220,6 +227,8 @@ def doc_snippet_params(
         marks = []
         if page.name in xfail:
             marks.append(pytest.mark.xfail(strict=True, reason=xfail[page.name]))
+        if page.name in slow:
+            marks.append(pytest.mark.slow)
         if any(b.no_test is None for b in blocks):
             params.append(pytest.param(page, id=page.name, marks=marks))
         for b in blocks:
