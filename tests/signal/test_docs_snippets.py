@@ -1,0 +1,18 @@
+"""The python examples in the signal guides (docs/signal.md, docs/signal-*.md) run as written.
+
+A block that cannot run in a test (real data, a GPU) carries `<!-- no-test: reason -->` on the
+line above its fence and shows up as a skipped case with that reason.
+"""
+
+from pathlib import Path
+
+import pytest
+
+from lab.core.testing import doc_snippet_params, run_doc_snippets
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+@pytest.mark.parametrize("page", doc_snippet_params(DOCS, "signal"))
+def test_guide_examples_run(page, tmp_path):
+    run_doc_snippets(page, tmp_path)
