@@ -228,7 +228,7 @@ def test_demo_checks_requirements_before_any_work(tmp_path):
     proc = _lab("demo", "--domains", "robotics", "--out", str(out), path=site)
     assert proc.returncode == 2
     assert proc.stderr.strip() == (
-        "lab demo: skipping robotics: needs surely-not-installed-xyz>=1 (not installed); "
+        "lab demo: cannot run robotics: needs surely-not-installed-xyz>=1 (not installed); "
         "install with: pip install 'labworks-robotics[demo]'"
     )
     assert "[lab demo] robotics" not in proc.stdout and not out.exists()

@@ -179,9 +179,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                 f"needs {', '.join(missing)} (not installed); install with: "
                 + _demo_install_line(plugin)
             )
-            print(f"lab demo: skipping {name}: {skipped[name]}", file=sys.stderr, flush=True)
-    if skipped and (args.domains is not None or len(skipped) == len(selected)):
-        # demos the user asked for by name, or nothing left to run: fail before any work
+    # demos the user asked for by name, or nothing left to run: fail before any work
+    abort = bool(skipped) and (args.domains is not None or len(skipped) == len(selected))
+    for name, reason in skipped.items():
+        verb = "cannot run" if abort else "skipping"
+        print(f"lab demo: {verb} {name}: {reason}", file=sys.stderr, flush=True)
+    if abort:
         return 2
     out: Path = args.out
     results = {}
