@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from lab.core import RunDir
-from lab.core.report import DemoResult, line_plot
+from lab.core.report import DemoResult, demo_size, line_plot
 
 from .digits import load_digits_tensors, train_test_split
 from .experiment import StabilityRunConfig, run_stability
@@ -37,9 +37,15 @@ def demo(out_dir: Path, *, device: torch.device, seed: int) -> DemoResult:
         if importlib.util.find_spec("captum")
         else ("random",)
     )
+    tiny = demo_size() == "tiny"  # `lab demo --size tiny`: a seconds-long smoke run
     radii = (0, 1, 2, 4, 8)
     cfg = StabilityRunConfig(
-        n_images=12, methods=methods, radii=radii, mus_lam=0.25, seed=seed, epochs=10
+        n_images=2 if tiny else 12,
+        methods=methods,
+        radii=radii,
+        mus_lam=0.25,
+        seed=seed,
+        epochs=1 if tiny else 10,
     )
     run = RunDir.create("explain-demo", root=out_dir, config=cfg)
     summary = run_stability(cfg, run, device=device)
@@ -76,7 +82,7 @@ def demo(out_dir: Path, *, device: torch.device, seed: int) -> DemoResult:
     rows = [r for r in run.metrics() if r.get("method") == methods[0]][:6]
     lams = [1.0, 0.75, 0.5]
     accs, taus = [], []
-    n_acc = 100
+    n_acc = 10 if tiny else 100
     for lam in lams:
         sm = Smoothed(base, SmoothingConfig(lam=lam, n_draws=16), seed=seed)
         correct = 0

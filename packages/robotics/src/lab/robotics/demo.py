@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lab.core.report import DemoResult, line_plot, pyplot, save_figure
+from lab.core.report import DemoResult, demo_size, line_plot, pyplot, save_figure
 
 from .gripper import GripperModel
 from .labeling import label_episode
@@ -29,7 +29,8 @@ def demo(out_dir: Path, *, device: torch.device, seed: int) -> DemoResult:
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    cfg = SyntheticConfig(n_frames=16, width=256, height=192)
+    # `lab demo --size tiny` (a smoke run): 10 frames instead of 16, same resolution
+    cfg = SyntheticConfig(n_frames=10 if demo_size() == "tiny" else 16, width=256, height=192)
     model = GripperModel.default()
     ep = synthesize_episode(cfg, seed=seed, gripper=model)
     frames = [list(f) for f in ep.frames]

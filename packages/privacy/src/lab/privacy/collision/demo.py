@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from lab.core.report import DemoResult, pyplot, save_figure
+from lab.core.report import DemoResult, demo_size, pyplot, save_figure
 
 __all__ = ["demo"]
 
@@ -63,8 +63,9 @@ def demo(out_dir: Path, *, device: torch.device, seed: int) -> DemoResult:
     k, alpha, beta = 20, 0.5, 1e-3
     p = zipf_distribution(k, 1.0)
     c = exact_collision_probability(p)
-    ns = [10_000, 30_000, 100_000]
-    trials = 6
+    tiny = demo_size() == "tiny"  # `lab demo --size tiny`: a seconds-long smoke run
+    ns = [10_000, 20_000] if tiny else [10_000, 30_000, 100_000]
+    trials = 2 if tiny else 6
     have_fo = importlib.util.find_spec("pure_ldp") is not None
     errors: dict[str, list[float]] = {"salted hash (ours)": [], "pairwise RR": []}
     if have_fo:

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from lab.core import set_seed
-from lab.core.report import DemoResult, line_plot
+from lab.core.report import DemoResult, demo_size, line_plot
 
 __all__ = ["demo"]
 
@@ -36,20 +36,32 @@ def demo(out_dir: Path, *, device: torch.device, seed: int) -> DemoResult:
     set_seed(seed)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    tiny = demo_size() == "tiny"  # `lab demo --size tiny`: a seconds-long smoke run
     data = make_tofu_like(
-        n_authors=20, min_qa=8, max_qa=8, forget_fraction=0.1, retain_eval_authors=4, seed=seed
+        n_authors=8 if tiny else 20,
+        min_qa=8,
+        max_qa=8,
+        forget_fraction=0.1,
+        retain_eval_authors=4,
+        seed=seed,
     )
     tok = build_word_tokenizer(data.texts())
     pre = causal_lm_from_config(tok, CausalLMConfig(n_embd=64, n_head=4, seed=seed), device=device)
-    finetune(pre, tok, data.pretrain, TrainConfig(epochs=10, batch_size=32, lr=3e-3), device=device)
+    finetune(
+        pre,
+        tok,
+        data.pretrain,
+        TrainConfig(epochs=2 if tiny else 10, batch_size=32, lr=3e-3),
+        device=device,
+    )
     full, _ = finetune(
         copy.deepcopy(pre),
         tok,
         data.full,
-        TrainConfig(epochs=12, batch_size=16, lr=3e-3),
+        TrainConfig(epochs=2 if tiny else 12, batch_size=16, lr=3e-3),
         device=device,
     )
-    E = 4
+    E = 2 if tiny else 4
     curves: dict[str, dict[int, tuple[float, float]]] = {"RFS / control": {}, "DP2U": {}}
     evals: dict[str, dict[str, Any]] = {}
 
