@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
 import subprocess
 import sys
@@ -45,6 +46,51 @@ def test_domain_exports_only_shared_pieces() -> None:
         _ = lab.molecules.NoSuchName  # type: ignore[attr-defined]
 
 
+def _intra_package_imports() -> dict[str, set[str]]:
+    """Module -> the lab.molecules modules it imports at module level (relative or absolute)."""
+    root = Path(lab.molecules.__file__).parent
+    graph: dict[str, set[str]] = {}
+    for path in sorted(root.rglob("*.py")):
+        parts = [p for p in path.relative_to(root).with_suffix("").parts if p != "__init__"]
+        name = ".".join(["lab.molecules", *parts])
+        package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+        deps: set[str] = set()
+        for node in ast.parse(path.read_text()).body:  # module level only: lazy imports are fine
+            if isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = package.split(".")
+                    anchor = anchor[: len(anchor) - (node.level - 1)]
+                    base = ".".join([*anchor, base] if base else anchor)
+                if base.startswith("lab.molecules"):
+                    deps.add(base)
+                    deps.update(f"{base}.{a.name}" for a in node.names)
+        graph[name] = deps
+    return {k: {d for d in v if d in graph and d != k} for k, v in graph.items()}
+
+
+def test_no_import_cycles_between_modules() -> None:
+    graph = _intra_package_imports()
+    # a package importing its own submodules is how __init__ re-exports; not a cycle
+    edges = {k: {d for d in v if not d.startswith(k + ".")} for k, v in graph.items()}
+    state: dict[str, int] = {}
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = 1
+        for dep in sorted(edges[node]):
+            if state.get(dep) == 1:
+                raise AssertionError("import cycle: " + " -> ".join([*stack, node, dep]))
+            if dep not in state:
+                visit(dep, [*stack, node])
+        state[node] = 2
+
+    for node in sorted(edges):
+        if node not in state:
+            visit(node, [])
+    assert "lab.molecules.particles.sampler" in graph["lab.molecules.particles"]
+
+
+@pytest.mark.slow
 def test_every_module_imports_alone_without_cycles_or_warnings() -> None:
     root = Path(lab.molecules.__file__).parent
     shims = {"sampler", "energies", "mala", "metrics", "data", "plots", "demo"}

@@ -274,9 +274,11 @@ def register(subparsers: Any) -> None:
     )
     s.add_argument(
         "--pretrained",
-        choices=sorted(PRETRAINED),
         default=None,
-        help="sample from a shipped model instead of training",
+        metavar="NAME",
+        help="sample from a shipped model instead of training (shipped: "
+        + (", ".join(sorted(PRETRAINED)) or "none yet")
+        + ")",
     )
     s.add_argument(
         "--paper",
