@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from lab.core.report import DemoResult, pyplot, save_figure
+from lab.core.report import DemoResult, demo_size, pyplot, save_figure
 
 from .compare import adjoint_generator, compare_generators, etkdg_generator
 from .data import load_smiles, rdkit_nci_path, split_molecules
@@ -25,12 +25,13 @@ def demo(out_dir: Path, *, device: torch.device, seed: int) -> DemoResult:
     start = time.perf_counter()
     sampler = load_pretrained(device)
     _, test = split_molecules(load_smiles(rdkit_nci_path()))
-    smiles = test[:3]
+    tiny = demo_size() == "tiny"  # `lab demo --size tiny`: one molecule, fewer samples
+    smiles = test[:1] if tiny else test[:3]
     res = compare_generators(
         smiles,
         {"adjoint": adjoint_generator(sampler), "etkdg": etkdg_generator},
-        max_samples=20,
-        reference_kwargs={"n_embed": 30, "max_conformers": 10},
+        max_samples=5 if tiny else 20,
+        reference_kwargs={"n_embed": 10 if tiny else 30, "max_conformers": 10},
         seed=seed,
         show_progress=False,
     )
@@ -46,7 +47,7 @@ def demo(out_dir: Path, *, device: torch.device, seed: int) -> DemoResult:
     names = list(s)
     ax.bar(names, [100 * s[m]["recall_coverage@1"] for m in names], color="tab:blue")
     ax.set_ylabel("recall coverage @ 1.0 A (%)")
-    ax.set_title("3 held-out NCI molecules (references: ETKDG + MMFF)")
+    ax.set_title(f"{len(smiles)} held-out NCI molecule(s) (references: ETKDG + MMFF)")
     plot = save_figure(fig, out_dir / "conformer_coverage.png")
     text = (
         f"Shipped torsional Adjoint Sampler vs ETKDG on {len(smiles)} held-out molecules "

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from lab.core.report import DemoResult
+from lab.core.report import DemoResult, demo_size
 
 from ..egnn import EGNNConfig
 from ..sde import simulate
@@ -40,17 +40,20 @@ def demo(out_dir: Path, *, device: torch.device, seed: int) -> DemoResult:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     energy = DoubleWell()
-    config = AdjointSamplingConfig(**{**DEMO_CONFIG.__dict__, "seed": seed})
+    tiny = demo_size() == "tiny"  # `lab demo --size tiny`: a seconds-long smoke run
+    overrides = {"epochs": 3, "grad_steps_per_epoch": 5, "n_steps": 20} if tiny else {}
+    config = AdjointSamplingConfig(**{**DEMO_CONFIG.__dict__, "seed": seed, **overrides})
+    n_draw = 300 if tiny else 2000
     start = time.perf_counter()
     sampler = AdjointSampler(energy, config, device=device)
     summary = sampler.fit(show_progress=False)
     gen = torch.Generator(device=sampler.device).manual_seed(seed + 1)
-    x = sampler.sample(2000, generator=gen).cpu().double()
+    x = sampler.sample(n_draw, generator=gen).cpu().double()
     base = (
         simulate(
             None,
             sampler.schedule,
-            n_samples=2000,
+            n_samples=n_draw,
             n_particles=4,
             dim=2,
             n_steps=config.n_steps,
@@ -63,12 +66,15 @@ def demo(out_dir: Path, *, device: torch.device, seed: int) -> DemoResult:
     reference = reference_samples("dw4", energy)
     source = "dw4_test.npy"
     if reference is None:
-        source = "MALA (400 chains x 600 steps)"
-        chains = start_configurations("dw4", energy, 400, device="cpu")
+        n_chains, n_mala = (50, 100) if tiny else (400, 600)
+        source = f"MALA ({n_chains} chains x {n_mala} steps)"
+        chains = start_configurations("dw4", energy, n_chains, device="cpu")
         res = mala(
             energy,
             chains,
-            MALAConfig(n_steps=600, burn_in=300, step_size=1e-2, thin=30),
+            MALAConfig(
+                n_steps=n_mala, burn_in=n_mala // 2, step_size=1e-2, thin=10 if tiny else 30
+            ),
             generator=torch.Generator().manual_seed(seed),
             show_progress=False,
         )
