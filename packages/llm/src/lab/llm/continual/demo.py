@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from lab.core import seeded
-from lab.core.report import DemoResult
+from lab.core.report import DemoResult, demo_size
 
 from .experiment import ContinualExperimentConfig, run_experiment
 from .metrics import AccuracyMatrix
@@ -32,8 +32,10 @@ def demo(out_dir: Path, *, device: torch.device, seed: int) -> DemoResult:
     cfg = ContinualExperimentConfig(
         methods=_METHODS,
         seeds=(seed,),
-        synthetic=SyntheticStreamConfig(num_tasks=4, train_per_class=30, test_per_class=20),
-        train=TrainConfig(epochs=4, lr=1e-2),
+        synthetic=SyntheticStreamConfig(num_tasks=4, train_per_class=30, test_per_class=20)
+        if demo_size() != "tiny"  # `lab demo --size tiny`: a seconds-long smoke run
+        else SyntheticStreamConfig(num_tasks=2, train_per_class=8, test_per_class=5),
+        train=TrainConfig(epochs=1 if demo_size() == "tiny" else 4, lr=1e-2),
         max_length=24,
     )
     with seeded(seed):

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from lab.core import set_seed
-from lab.core.report import DemoResult, line_plot
+from lab.core.report import DemoResult, demo_size, line_plot
 
 from ..models import tiny_causal_lm
 from .evaluation import evaluate
@@ -30,6 +30,8 @@ def demo(
     threads = torch.get_num_threads()
     if device.type == "cpu":
         torch.set_num_threads(1)  # OURS: tiny models run fastest single-threaded on shared CPUs
+    if demo_size() == "tiny":  # `lab demo --size tiny`: a seconds-long smoke run
+        steps, sft_steps = min(steps, 2), min(sft_steps, 20)
     try:
         return _demo(Path(out_dir), device=device, seed=seed, steps=steps, sft_steps=sft_steps)
     finally:

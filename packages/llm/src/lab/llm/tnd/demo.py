@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from lab.core import seeded
-from lab.core.report import DemoResult, line_plot
+from lab.core.report import DemoResult, demo_size, line_plot
 
 from .experiment import TnDExperimentConfig, run_experiment
 from .models import TeacherConfig
@@ -27,14 +27,21 @@ def demo(out_dir: Path, *, device: torch.device, seed: int) -> DemoResult:
     start = time.perf_counter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    tiny = demo_size() == "tiny"  # `lab demo --size tiny`: a seconds-long smoke run
     cfg = TnDExperimentConfig(
-        num_train=1500,
-        num_heldout=300,
+        num_train=300 if tiny else 1500,
+        num_heldout=60 if tiny else 300,
         modes=("tnd", "clm"),
         seeds=(seed,),
-        teacher=TeacherConfig(steps=200, num_checkpoints=6),
-        predictor=AgePredictorConfig(samples_per_checkpoint=24, epochs=8),
-        student=TnDConfig(corpus_steps=90, interaction_batch_size=8, eval_points=8),
+        teacher=TeacherConfig(steps=20 if tiny else 200, num_checkpoints=3 if tiny else 6),
+        predictor=AgePredictorConfig(
+            samples_per_checkpoint=8 if tiny else 24, epochs=2 if tiny else 8
+        ),
+        student=TnDConfig(
+            corpus_steps=6 if tiny else 90,
+            interaction_batch_size=4 if tiny else 8,
+            eval_points=4 if tiny else 8,
+        ),
     )
     with seeded(seed):
         report = run_experiment(cfg, device=device, show_progress=False)
