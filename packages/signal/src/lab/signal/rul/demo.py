@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from lab.core import set_seed
-from lab.core.report import DemoResult
+from lab.core.report import DemoResult, demo_size
 
 from .cmapss import CMAPSSConfig, load_cmapss, prepare_rul_data
 from .experiment import RULExperimentConfig, fit_rul_model
@@ -69,6 +69,12 @@ def demo(out_dir: Path, *, device: torch.device, seed: int) -> DemoResult:
     else:
         subset = simulate_turbofan(SimulatorConfig(n_train_units=40, n_test_units=20), seed=seed)
     cfg = demo_config(seed)
+    if demo_size() == "tiny":  # `lab demo --size tiny`: a seconds-long smoke run
+        cfg = replace(
+            cfg,
+            train=replace(cfg.train, epochs=1, max_steps_per_epoch=5),
+            meta=replace(cfg.meta, outer_steps=1, inner_steps=1),
+        )
     data = prepare_rul_data(subset, cfg.data)
     mk, info = fit_rul_model(cfg, data, device=device, show_progress=False)
     ridge, _ = fit_rul_model(replace(cfg, model="ridge"), data, device=device)

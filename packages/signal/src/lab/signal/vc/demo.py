@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from lab.core import set_seed
-from lab.core.report import DemoResult, line_plot, pyplot, save_figure
+from lab.core.report import DemoResult, demo_size, line_plot, pyplot, save_figure
 
 from .audio import MelConfig, mel_spectrogram
 from .clotgan import CLOTGAN, CLOTGANConfig
@@ -74,7 +74,8 @@ def demo(out_dir: Path, *, device: torch.device, seed: int = 0) -> DemoResult:
     # parallel held-out pairs (same random draws for both speakers) for scoring
     test_s = synthetic_utterances(src_spk, 3, sample_rate=SR, seconds=0.6, seed=seed + 7)
     test_t = synthetic_utterances(tgt_spk, 3, sample_rate=SR, seconds=0.6, seed=seed + 7)
-    cfg = demo_config(seed)
+    # `lab demo --size tiny`: a seconds-long smoke run (3 training steps)
+    cfg = demo_config(seed, steps=3) if demo_size() == "tiny" else demo_config(seed)
     untrained = CLOTGAN(cfg, device=device)
     untrained.fit(src[:6], tgt[2:], steps=0, show_progress=False)  # statistics only
     identity = [untrained.convert_wav(w, gl_iters=16) for w in test_s]
