@@ -42,7 +42,7 @@ def test_one_column_model_is_refused_with_its_shape():
 
 def test_non_finite_logits_are_refused_with_their_count():
     nan = _clf(lambda z: torch.full((z.shape[0], 3), float("nan")))
-    with pytest.raises(DataError, match=r"3 non-finite values"):
+    with pytest.raises(DataError, match=r"3 NaN or \+inf values"):
         soft_stability(nan, torch.ones(N_FEAT), ALPHA, 2)
 
     def some_inf(z: torch.Tensor) -> torch.Tensor:
@@ -50,8 +50,26 @@ def test_non_finite_logits_are_refused_with_their_count():
         out[z[:, 5] == 1, 0] = float("inf")
         return out
 
-    with pytest.raises(DataError, match="non-finite"):
+    with pytest.raises(DataError, match=r"NaN or \+inf"):
         stability_curve(_clf(some_inf), torch.ones(N_FEAT), ALPHA, [0, 4], generator=0)
+
+
+def test_minus_inf_marks_an_excluded_class_but_one_finite_logit_is_refused():
+    # a continual model masks classes it has not seen with -inf: argmax over the rest is fine
+    def excluded(z: torch.Tensor) -> torch.Tensor:
+        return torch.cat([_two_class(z), torch.full((z.shape[0], 2), float("-inf"))], 1)
+
+    x = torch.ones(N_FEAT)
+    plain = exact_stability_rate(_clf(_two_class), x, ALPHA, 2).rate
+    assert exact_stability_rate(_clf(excluded), x, ALPHA, 2).rate == pytest.approx(plain)
+
+    def one_left(z: torch.Tensor) -> torch.Tensor:
+        out = excluded(z)
+        out[:, 1] = float("-inf")
+        return out
+
+    with pytest.raises(DataError, match="fewer than 2 finite values"):
+        soft_stability(_clf(one_left), x, ALPHA, 2)
 
 
 def test_numpy_integer_radii_are_accepted():

@@ -35,12 +35,21 @@ def evaluate(classifier: MaskedFn, x: Any, masks: torch.Tensor, batch_size: int)
                 f"{tuple(out.shape)}: with one column (a sigmoid model) argmax is always 0 and "
                 "every mask looks stable; return two columns, e.g. torch.cat([-z, z], dim=1)"
             )
-        bad = int((~torch.isfinite(out)).sum().item())
+        # -inf is an excluded class (e.g. classes a continual model has not seen yet): argmax
+        # over the rest is well defined. NaN and +inf are not, and a row with fewer than two
+        # finite logits has only one possible prediction, so every mask would look stable.
+        bad = int((torch.isnan(out) | (out == float("inf"))).sum().item())
         if bad:
             raise DataError(
-                f"the classifier returned {bad} non-finite values (NaN or inf) among "
-                f"{out.numel()} logits of shape {tuple(out.shape)}: a prediction on them means "
-                "nothing"
+                f"the classifier returned {bad} NaN or +inf values among {out.numel()} logits "
+                f"of shape {tuple(out.shape)}: a prediction on them means nothing"
+            )
+        few = int((torch.isfinite(out).sum(dim=1) < 2).sum().item())
+        if few:
+            raise DataError(
+                f"{few} of {out.shape[0]} rows of the classifier's logits (shape "
+                f"{tuple(out.shape)}) have fewer than 2 finite values (the rest -inf): with one "
+                "possible class every mask looks stable"
             )
         outs.append(out)
     return torch.cat(outs, dim=0)
