@@ -6,12 +6,19 @@ preprocessing, the same unit-level validation split (model selection) and the sa
 (last window per engine, RMSE and PHM08 score; test labels capped at 125 as the official code).
 The named baseline for the headline ratio is ridge regression (``rmse_ratio_vs_ridge``).
 
-Few-shot (``--fewshot``): meta-train MKDPINN on the source subsets (tasks: one per operating
-condition of each source subset), adapt it with k engines of the held-out target subset, and
-compare with the same model adapted from a random start on the same engines (same steps).
+Few-shot (``--fewshot`` / ``--fewshot-only``; lab.signal.rul.few_shot_experiment): on the
+same draws of k engines of the held-out target subset (default FD003) and the same seeds, five
+arms: scratch, zero-shot meta model, meta + adaptation, plain (non-meta) pretraining on the same
+source tasks + the same adaptation, zero-shot plain model. Sources: the other three subsets, one
+task per operating condition. The adaptation steps come from a grid that contains 0, chosen on a
+held-out target training engine. Paired differences (per draw x seed) with SE and t-test p.
+
+Variants (``--variants``): MKDPINN with window 30 / 15 and learned ("hidden", the paper) or
+known-dynamics physics residual, against ridge at the same window, over ``--seeds``.
 
     python tools/bench/signal_rul.py                         # CPU sizes, FD001..FD004
-    python tools/bench/signal_rul.py --subsets FD001 --fewshot
+    python tools/bench/signal_rul.py --fewshot-only --target FD003 --seeds 0 1 2 --draws 3
+    python tools/bench/signal_rul.py --variants --subsets FD001 --seeds 0 1 2
     python tools/bench/signal_rul.py --paper --device cuda   # paper-sized models, long training
 
 Needs the C-MAPSS files in ``$LABWORKS_DATA/cmapss`` (or ``--data-root``). Writes
@@ -27,27 +34,25 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
-import numpy as np
 import torch
 
 from lab.core import get_device, set_seed
 from lab.signal.rul import (
-    MKDPINN,
-    AdaptConfig,
     CMAPSSConfig,
     MetaConfig,
     MKDPINNConfig,
     TrainConfig,
-    adapt,
     evaluate_rul,
     load_cmapss,
-    meta_train,
     prepare_rul_data,
     tasks_by_condition,
 )
 from lab.signal.rul.baselines import CNNConfig, LSTMConfig
-from lab.signal.rul.experiment import RULExperimentConfig, few_shot_data, fit_rul_model
+from lab.signal.rul.experiment import RULExperimentConfig, fit_rul_model
+from lab.signal.rul.fewshot import FEWSHOT_ARMS, FewShotConfig, few_shot_experiment
+from lab.signal.rul.stats import paired_difference
 
 #: Official checkpoints' test RMSE / score (paper's MKDPINN) and ridge references (notes).
 PAPER = {
@@ -56,6 +61,8 @@ PAPER = {
     "FD003": (11.01, 221.24),
     "FD004": (13.60, 956.42),
 }
+#: Candidate numbers of adaptation steps (CPU sizes); chosen on a held-out target engine.
+STEP_GRID = (0, 5, 10, 20, 40, 60)
 MODELS = ("mkdpinn", "mkdpinn_nophysics", "mkdpinn_nometa", "ridge", "cnn", "lstm")
 
 
@@ -142,74 +149,180 @@ def run_subset(
     return out
 
 
+def run_variants(
+    name: str,
+    seeds: list[int],
+    windows: list[int],
+    physics: list[str],
+    root: Path,
+    device: torch.device,
+    out: Path,
+    previous: dict[str, Any] | None,
+    result: dict[str, object],
+    known_weight: float = 100.0,
+) -> dict[str, object]:
+    """MKDPINN window / physics variants against ridge, per seed, in one run.
+
+    For each seed the validation split (``split_seed``), the initialisation, the meta warm start
+    and the minibatch order all change; ridge depends on the seed through the split only. Rows
+    already in ``previous`` (an interrupted run's JSON) are reused, not re-run. The known-physics
+    variant uses ``physics_weight=known_weight`` (OURS: its residual is in RUL per cycle, O(1),
+    against a data MSE of O(100)); the hidden-physics one keeps the paper's weight 1.
+    """
+    done = {(r["seed"], r["window"], r["model"]): r for r in (previous or {}).get("rows", [])}
+    rows: list[dict[str, Any]] = []
+    study: dict[str, object] = {"subset": name, "known_physics_weight": known_weight, "rows": rows}
+    result.setdefault("variants", {})[name] = study  # type: ignore[index]
+    subset = load_cmapss(name, root)
+    for seed in seeds:
+        base = cpu_config(seed)
+        for w in windows:
+            cfg = replace(
+                base,
+                subset=name,
+                data_root=root,
+                data=replace(base.data, window=w, split_seed=seed),
+            )
+            data = prepare_rul_data(subset, cfg.data)
+            kinds = [("ridge", "ridge", "hidden")] + [
+                (f"mkdpinn_{ph}", "mkdpinn", ph) for ph in physics
+            ]
+            for label, kind, ph in kinds:
+                key = (seed, w, label)
+                if key in done:
+                    rows.append(done[key])
+                    continue
+                set_seed(seed)
+                t0 = time.perf_counter()
+                weight = known_weight if ph == "known" else cfg.mkdpinn.physics_weight
+                mk = replace(cfg.mkdpinn, physics=ph, physics_weight=weight)  # type: ignore[arg-type]
+                run_cfg = replace(cfg, model=kind, mkdpinn=mk)  # type: ignore[arg-type]
+                model, _ = fit_rul_model(run_cfg, data, device=device, show_progress=False)
+                res = evaluate_rul(model, data.test, device=device)
+                row = {
+                    "seed": seed,
+                    "window": w,
+                    "model": label,
+                    "rmse": res["rmse"],
+                    "score": res["score"],
+                    "seconds": time.perf_counter() - t0,
+                }
+                rows.append(row)
+                print(
+                    f"[{name} seed {seed} window {w}] {label:16s} RMSE {res['rmse']:6.2f} "
+                    f"score {res['score']:8.1f} ({row['seconds']:.0f}s)",
+                    flush=True,
+                )
+                _write(out, result)
+    study["paired"] = variant_stats(rows)
+    return study
+
+
+def variant_stats(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:
+    """Paired differences (per seed) of each variant against ridge at the same window, against
+    ridge at window 30 (the main table's) and against the default MKDPINN (window 30, hidden)."""
+    table = {(r["seed"], r["window"], r["model"]): r for r in rows}
+    seeds = sorted({r["seed"] for r in rows})
+    variants = sorted({(r["window"], r["model"]) for r in rows if r["model"] != "ridge"})
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for w, m in variants:
+        comps = {
+            "vs_ridge_same_window": (w, "ridge"),
+            "vs_ridge_window30": (30, "ridge"),
+            "vs_mkdpinn_w30_hidden": (30, "mkdpinn_hidden"),
+        }
+        res: dict[str, dict[str, float]] = {}
+        for cname, ref in comps.items():
+            if ref == (w, m):
+                continue
+            ok = [s for s in seeds if (s, w, m) in table and (s, *ref) in table]
+            if not ok:
+                continue
+            for metric in ("rmse", "score"):
+                res[f"{cname}_{metric}"] = paired_difference(
+                    [float(table[(s, w, m)][metric]) for s in ok],
+                    [float(table[(s, *ref)][metric]) for s in ok],
+                )
+        out[f"w{w}_{m}"] = res
+    return out
+
+
 def run_fewshot(
     target: str,
     base: RULExperimentConfig,
     root: Path,
     device: torch.device,
-    k: int,
-    draws: int,
-    meta_steps: int,
-    adapt_steps: int,
+    args: argparse.Namespace,
+    result: dict[str, object],
 ) -> dict[str, object]:
+    """The few-shot experiment with its controls (lab.signal.rul.few_shot_experiment): sources =
+    the other three subsets, one task per operating condition; target = ``target``'s engines."""
     sources = [s for s in PAPER if s != target]
+    src_cfg = replace(base.data, val_fraction=0.0)
     tasks = []
     for s in sources:
-        d = prepare_rul_data(load_cmapss(s, root), replace(base.data, val_fraction=0.0))
-        tasks += tasks_by_condition(d.train)
-    set_seed(base.seed)
-    torch.manual_seed(base.seed)
-    mcfg = replace(base.mkdpinn, n_features=len(base.data.sensors), window=base.data.window)
-    meta_model = MKDPINN(mcfg)
-    start = time.perf_counter()
-    meta_train(
-        meta_model,
-        tasks,
-        replace(base.meta, outer_steps=meta_steps, eval_every=0),
-        device=device,
-        show_progress=False,
+        tasks += tasks_by_condition(prepare_rul_data(load_cmapss(s, root), src_cfg).train)
+    meta_steps = args.meta_steps or (2000 if args.paper else 150)
+    grid = tuple(args.step_grid or ((0, 25, 50, 100, 200, 300) if args.paper else STEP_GRID))
+    cfg = FewShotConfig(
+        k=args.k,
+        n_val_engines=args.val_engines,
+        draws=tuple(range(args.draws)),
+        seeds=tuple(args.seeds),
+        step_grid=grid,
+        adapt_lr=base.train.lr,
+        data=base.data,
+        model=base.mkdpinn,
+        meta=replace(base.meta, outer_steps=meta_steps, eval_every=0),
     )
-    meta_seconds = time.perf_counter() - start
-    subset = load_cmapss(target, root)
-    acfg = AdaptConfig(steps=adapt_steps, lr=base.train.lr, seed=base.seed)
-    rows = []
-    for draw in range(draws):
-        data = few_shot_data(replace(base, data=base.data), subset, k, seed=draw)
-        torch.manual_seed(base.seed)
-        scratch = MKDPINN(mcfg)
-        a = evaluate_rul(
-            adapt(meta_model, data.train, acfg, device=device), data.test, device=device
-        )
-        b = evaluate_rul(adapt(scratch, data.train, acfg, device=device), data.test, device=device)
-        rows.append(
-            {
-                "draw": draw,
-                "meta_rmse": a["rmse"],
-                "meta_score": a["score"],
-                "scratch_rmse": b["rmse"],
-                "scratch_score": b["score"],
-            }
-        )
-        print(
-            f"[few-shot {target} k={k} draw {draw}] meta-init RMSE {a['rmse']:.2f} vs "
-            f"scratch {b['rmse']:.2f}",
-            flush=True,
-        )
-    meta_mean = float(np.mean([r["meta_rmse"] for r in rows]))
-    scratch_mean = float(np.mean([r["scratch_rmse"] for r in rows]))
-    return {
+    previous: list[dict[str, object]] = []
+    if args.resume and args.out.is_file():
+        old = json.loads(args.out.read_text()).get("fewshot") or {}
+        if old.get("target") == target:
+            previous = list(old.get("rows", []))
+    out: dict[str, object] = {
         "target": target,
         "sources": sources,
-        "k": k,
         "tasks": len(tasks),
+        "k": cfg.k,
+        "n_val_engines": cfg.n_val_engines,
+        "draws": list(cfg.draws),
+        "seeds": list(cfg.seeds),
+        "step_grid": list(grid),
         "meta_steps": meta_steps,
-        "adapt_steps": adapt_steps,
-        "draws": rows,
-        "meta_rmse_mean": meta_mean,
-        "scratch_rmse_mean": scratch_mean,
-        "rmse_ratio_meta_vs_scratch": meta_mean / scratch_mean,
-        "meta_seconds": meta_seconds,
+        "plain_steps": cfg.pretrain_steps,
+        "adapt_lr": cfg.adapt_lr,
+        "rows": list(previous),
     }
+    result["fewshot"] = out
+
+    def on_row(row: dict[str, object]) -> None:
+        out["rows"].append(row)  # type: ignore[attr-defined]
+        print(
+            f"[few-shot {target} k={cfg.k} seed {row['seed']} draw {row['draw']}] "
+            + ", ".join(
+                f"{a} {row[a]['rmse']:.2f}"  # type: ignore[index]
+                + (f" ({row[a]['steps']} steps)" if "steps" in row[a] else "")  # type: ignore[index,operator]
+                for a in FEWSHOT_ARMS
+            ),
+            flush=True,
+        )
+        _write(args.out, result)
+
+    res = few_shot_experiment(
+        tasks,
+        load_cmapss(target, root),
+        cfg,
+        device=device,
+        cache_dir=args.out.parent / f"{args.out.stem}_cache",
+        done_rows=previous,
+        on_row=on_row,
+        show_progress=False,
+    )
+    out["rows"] = res.rows
+    out["pretrain_seconds"] = res.pretrain_seconds
+    out["summary"] = res.summary()
+    return out
 
 
 def _write(path: Path, result: dict[str, object]) -> None:
@@ -227,11 +340,30 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-root", type=Path, default=None)
     p.add_argument("--fewshot", action="store_true", help="also run the few-shot experiment")
     p.add_argument("--fewshot-only", action="store_true", help="only the few-shot experiment")
-    p.add_argument("--target", default="FD004", choices=list(PAPER))
-    p.add_argument("--k", type=int, default=5, help="target engines for few-shot")
-    p.add_argument("--draws", type=int, default=3, help="random draws of the k engines")
-    p.add_argument("--meta-steps", type=int, default=None)
-    p.add_argument("--adapt-steps", type=int, default=None)
+    p.add_argument("--target", default="FD003", choices=list(PAPER), help="few-shot target")
+    p.add_argument("--k", type=int, default=5, help="target support engines for few-shot")
+    p.add_argument("--val-engines", type=int, default=1, help="held-out target engines")
+    p.add_argument("--draws", type=int, default=3, help="random draws of the target engines")
+    p.add_argument("--meta-steps", type=int, default=None, help="meta-updates (150 on CPU)")
+    p.add_argument(
+        "--step-grid",
+        type=int,
+        nargs="+",
+        default=None,
+        help=f"candidate adaptation steps, must include 0 (CPU: {' '.join(map(str, STEP_GRID))})",
+    )
+    p.add_argument(
+        "--variants",
+        action="store_true",
+        help="only the MKDPINN window/physics variants against ridge, over --seeds (--subsets)",
+    )
+    p.add_argument(
+        "--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds of --variants / few-shot"
+    )
+    p.add_argument("--windows", type=int, nargs="+", default=[30, 15])
+    p.add_argument("--physics", nargs="+", default=["hidden", "known"], choices=["hidden", "known"])
+    p.add_argument("--known-weight", type=float, default=100.0, help="physics_weight (known)")
+    p.add_argument("--resume", action="store_true", help="reuse rows of an interrupted --out")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path, default=Path("runs/bench/signal_rul.json"))
     args = p.parse_args(argv)
@@ -254,6 +386,27 @@ def main(argv: list[str] | None = None) -> int:
         "subsets": {},
     }
     start = time.perf_counter()
+    if args.variants:
+        previous = None
+        if args.resume and args.out.is_file():
+            previous = json.loads(args.out.read_text()).get("variants")
+        for name in args.subsets:
+            run_variants(
+                name,
+                args.seeds,
+                args.windows,
+                args.physics,
+                root,
+                device,
+                args.out,
+                (previous or {}).get(name),
+                result,
+                args.known_weight,
+            )
+        result["seconds"] = time.perf_counter() - start
+        _write(args.out, result)
+        print(f"wrote {args.out}")
+        return 0
     if not args.fewshot_only:
         for name in args.subsets:
             t0 = time.perf_counter()
@@ -262,11 +415,7 @@ def main(argv: list[str] | None = None) -> int:
             result["subsets"][name] = res  # type: ignore[index]
             _write(args.out, result)  # partial results survive an interrupted run
     if args.fewshot or args.fewshot_only:
-        meta_steps = args.meta_steps or (2000 if args.paper else 150)
-        adapt_steps = args.adapt_steps or (300 if args.paper else 60)
-        result["fewshot"] = run_fewshot(
-            args.target, base, root, device, args.k, args.draws, meta_steps, adapt_steps
-        )
+        run_fewshot(args.target, base, root, device, args, result)
     result["seconds"] = time.perf_counter() - start
     _write(args.out, result)
     print(f"wrote {args.out}")

@@ -106,7 +106,13 @@ def build_model(cfg: RULExperimentConfig, n_features: int) -> nn.Module | RidgeR
         return RidgeRUL(cfg.ridge_alpha)
     torch.manual_seed(cfg.seed)
     if cfg.model.startswith("mkdpinn"):
-        mc = replace(cfg.mkdpinn, n_features=n_features, window=w)
+        mc = replace(
+            cfg.mkdpinn,
+            n_features=n_features,
+            window=w,
+            time_scale=cfg.data.time_scale,
+            rul_cap=cfg.data.rul_cap,
+        )
         if cfg.model == "mkdpinn_nophysics":
             mc = replace(mc, physics_weight=0.0)
         return MKDPINN(mc)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -296,7 +296,8 @@ def meta_train(
 
 @dataclass(frozen=True)
 class AdaptConfig:
-    """Few-shot adaptation: ``steps`` Adam steps of ``batch_size`` windows at ``lr``."""
+    """Few-shot adaptation: ``steps`` Adam steps of ``batch_size`` windows at ``lr``; ``seed``
+    seeds the minibatch draws."""
 
     steps: int = 100
     batch_size: int = 64
@@ -314,10 +315,14 @@ def adapt(
     config: AdaptConfig | None = None,
     *,
     device: str | torch.device | None = None,
+    callback: Callable[[int, nn.Module], None] | None = None,
+    show_progress: bool | None = None,
 ) -> nn.Module:
     """Fine-tune a copy of ``model`` on the ``support`` windows (e.g. k target engines).
 
-    The input model is left unchanged; the adapted copy is returned.
+    The input model is left unchanged; the adapted copy is returned. ``callback(step, model)``,
+    if given, is called before the first step (``step=0``) and after every step, e.g. to
+    evaluate the model along the way (it must not change the weights).
     """
     cfg = config or AdaptConfig()
     dev = get_device(device)
@@ -327,7 +332,10 @@ def adapt(
     rng = np.random.default_rng(cfg.seed)
     opt = torch.optim.Adam(fast.parameters(), lr=cfg.lr)
     fast.train()
-    for _ in progress(range(cfg.steps), desc="adapt"):
+    if callback is not None:
+        callback(0, fast)
+    disable = None if show_progress is None else not show_progress
+    for step in progress(range(cfg.steps), desc="adapt", disable=disable):
         idx = rng.choice(len(support), size=min(cfg.batch_size, len(support)), replace=False)
         loss, _ = fast.loss(*_batch(support, idx, dev))  # type: ignore[operator]
         if not torch.isfinite(loss):
@@ -335,6 +343,8 @@ def adapt(
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if callback is not None:
+            callback(step + 1, fast)
     fast.eval()
     return fast
 

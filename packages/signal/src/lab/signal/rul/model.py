@@ -12,6 +12,12 @@ Three parts:
   derivatives by autograd, see :func:`pde_residual`) is driven to zero (DeepHPM-style hidden
   physics). Loss = ``MSE(u, RUL) + physics_weight * MSE(f, 0)``.
 
+``MKDPINNConfig.physics="known"`` (OURS, not the paper's) replaces the learned PGR by the known
+dynamics of the piecewise-linear label: one cycle later the remaining life is one cycle shorter
+below the cap and unchanged on the plateau, so the residual is
+``f = du/dcycle + 1`` where the label is below the cap and ``f = du/dcycle`` on it
+(:func:`known_rul_residual`; ``du/dcycle = time_scale * du/dt`` by autograd at fixed ``h``).
+
 The official PGR attends across the samples of a batch (so a prediction depends on its batch
 mates); ours is per sample, as the paper's equation is. The official HSM applies its encoder
 across the embedding dimension (it permutes time and features, which only type-checks because
@@ -35,6 +41,7 @@ __all__ = [
     "MKDPINNConfig",
     "PhysicsGuidedRegulator",
     "RULPredictor",
+    "known_rul_residual",
     "pde_residual",
 ]
 
@@ -58,6 +65,12 @@ class MKDPINNConfig:
             i.e. ``H @ 1``, one backward pass) or ``"diagonal"`` (``d2u/dh_j2``, one backward
             pass per hidden dimension; exact but slower). Also used for orders above 2.
         physics_weight: weight of ``MSE(f, 0)`` (paper: 1; 0 gives the no-physics ablation).
+        physics: ``"hidden"`` (the paper: the PGR learns ``u_t = N(h, u, du/dh, ...)``) or
+            ``"known"`` (OURS: the label's own dynamics, ``du/dcycle = -1`` below ``rul_cap`` and
+            0 on the plateau; see :func:`known_rul_residual`; the PGR is then unused).
+        time_scale: cycles-to-``t`` factor of the data (``CMAPSSConfig.time_scale``); only the
+            known residual uses it (``du/dcycle = time_scale * du/dt``).
+        rul_cap: the label cap (``CMAPSSConfig.rul_cap``; None: no plateau); known residual only.
     """
 
     n_features: int = 14
@@ -74,6 +87,9 @@ class MKDPINNConfig:
     derivative_order: int = 2
     second_derivative: Literal["hessian_rowsum", "diagonal"] = "hessian_rowsum"
     physics_weight: float = 1.0
+    physics: Literal["hidden", "known"] = "hidden"
+    time_scale: float = 0.01
+    rul_cap: float | None = 125.0
 
     def __post_init__(self) -> None:
         for name in (
@@ -97,6 +113,12 @@ class MKDPINNConfig:
             raise ConfigError(f"derivative_order must be >= 0, got {self.derivative_order}")
         if self.physics_weight < 0:
             raise ConfigError(f"physics_weight must be >= 0, got {self.physics_weight}")
+        if self.physics not in ("hidden", "known"):
+            raise ConfigError(f"physics must be 'hidden' or 'known', got {self.physics!r}")
+        if self.time_scale <= 0:
+            raise ConfigError(f"time_scale must be positive, got {self.time_scale}")
+        if self.rul_cap is not None and self.rul_cap <= 0:
+            raise ConfigError(f"rul_cap must be positive or None, got {self.rul_cap}")
         if any(w < 1 for w in self.predictor_widths):
             raise ConfigError(f"predictor_widths must be positive, got {self.predictor_widths}")
 
@@ -214,6 +236,35 @@ def pde_residual(
     return u_t.reshape(-1) - n_fn(z).reshape(-1), u
 
 
+def known_rul_residual(
+    u_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    h: torch.Tensor,
+    t: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    time_scale: float,
+    rul_cap: float | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Residual of the label's known dynamics, ``f = du/dcycle - g(y)`` (OURS, not the paper's).
+
+    ``g = -1`` where the label ``y`` is below ``rul_cap`` (the linear part of the piecewise
+    RUL: one cycle later, one cycle less) and ``g = 0`` on the plateau ``y >= rul_cap``;
+    ``du/dcycle = time_scale * du/dt`` at fixed ``h`` by autograd (``t = cycle * time_scale``).
+
+    Returns:
+        (f, u), each of shape ``(batch,)``; both differentiable w.r.t. parameters.
+    """
+    t = t.reshape(-1)
+    if not t.requires_grad:
+        t = t.detach().requires_grad_(True)
+    u = u_fn(h, t)
+    u_t = torch.autograd.grad(u, t, grad_outputs=torch.ones_like(u), create_graph=True)[0]
+    target = -torch.ones_like(u)
+    if rul_cap is not None:
+        target = torch.where(y.reshape(-1) >= rul_cap, torch.zeros_like(u), target)
+    return time_scale * u_t.reshape(-1) - target, u
+
+
 class MKDPINN(nn.Module):
     """The full model: ``x -> h = HSM(x)``, ``u = predictor(h, t)``, PGR residual in the loss.
 
@@ -248,16 +299,31 @@ class MKDPINN(nn.Module):
     def loss(
         self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor
     ) -> tuple[torch.Tensor, dict[str, float]]:
-        """``MSE(u, y) + physics_weight * MSE(f, 0)`` and its parts as floats."""
-        if self.config.physics_weight == 0.0:
+        """``MSE(u, y) + physics_weight * MSE(f, 0)`` and its parts as floats.
+
+        ``f`` is the learned-PDE residual (:meth:`residual`) for ``physics="hidden"`` and the
+        known-dynamics residual (:func:`known_rul_residual`) for ``physics="known"``.
+        """
+        c = self.config
+        if c.physics_weight == 0.0:
             u = self(x, t)
             data = torch.mean((u - y) ** 2)
             return data, {"data": float(data.detach()), "physics": 0.0}
         with torch.enable_grad():
-            f, u = self.residual(x, t)
+            if c.physics == "known":
+                f, u = known_rul_residual(
+                    self.predictor,
+                    self.hsm(x),
+                    t,
+                    y,
+                    time_scale=c.time_scale,
+                    rul_cap=c.rul_cap,
+                )
+            else:
+                f, u = self.residual(x, t)
             data = torch.mean((u - y) ** 2)
             phys = torch.mean(f**2)
-        return data + self.config.physics_weight * phys, {
+        return data + c.physics_weight * phys, {
             "data": float(data.detach()),
             "physics": float(phys.detach()),
         }
