@@ -126,7 +126,10 @@ def run_subset(
         set_seed(cfg.seed)
         start = time.perf_counter()
         model, info = fit_rul_model(
-            replace(cfg, model=kind), data, device=device, show_progress=False
+            replace(cfg, model=kind),  # type: ignore[arg-type]
+            data,
+            device=device,
+            show_progress=False,
         )
         res = evaluate_rul(model, data.test, device=device)
         out[kind] = {
@@ -411,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in args.subsets:
             t0 = time.perf_counter()
             res = run_subset(name, base, root, device, args.models)
-            res["seconds"] = {"total": time.perf_counter() - t0}  # type: ignore[assignment]
+            res["seconds"] = {"total": time.perf_counter() - t0}
             result["subsets"][name] = res  # type: ignore[index]
             _write(args.out, result)  # partial results survive an interrupted run
     if args.fewshot or args.fewshot_only:

@@ -1,4 +1,5 @@
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -213,20 +214,8 @@ def test_known_residual_is_zero_for_rul_falling_one_per_cycle():
 
 def test_known_physics_loss_trains_the_predictor_and_not_the_pgr():
     torch.manual_seed(0)
-    model = MKDPINN(
-        MKDPINNConfig(
-            n_features=3,
-            window=6,
-            hidden_dim=4,
-            d_model=8,
-            n_heads=2,
-            ff_dim=16,
-            n_layers=1,
-            pgr_width=8,
-            physics="known",
-            physics_weight=5.0,
-        )
-    )
+    cfg = replace(TINY, n_features=3, window=6, physics="known", physics_weight=5.0)
+    model = MKDPINN(cfg)
     loss, parts = model.loss(torch.randn(5, 6, 3), torch.rand(5), torch.rand(5) * 150)
     assert parts["physics"] > 0
     loss.backward()
