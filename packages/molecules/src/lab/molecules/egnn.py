@@ -22,7 +22,7 @@ from lab.core import ConfigError
 
 from ._geometry import check_coordinates
 
-__all__ = ["EGNN", "EGNNConfig"]
+__all__ = ["EGNN", "EGNNConfig", "EquivariantStack"]
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,35 @@ class _EquivariantLayer(nn.Module):
         return h, x
 
 
-class EGNN(nn.Module):
+class EquivariantStack(nn.Module):
+    """The layers of an EGNN without a fixed particle count: a node embedding of
+    ``in_features`` per-node inputs and ``config.n_layers`` equivariant layers. Subclasses build
+    the node inputs and the per-edge scalar and call :meth:`propagate`."""
+
+    def __init__(self, in_features: int, config: EGNNConfig | None = None):
+        super().__init__()
+        self.config = cfg = config or EGNNConfig()
+        self.embed = nn.Linear(in_features, cfg.hidden)
+        self.layers = nn.ModuleList(
+            _EquivariantLayer(cfg.hidden, cfg, update_nodes=k < cfg.n_layers - 1)
+            for k in range(cfg.n_layers)
+        )
+
+    def propagate(self, node_inputs: Tensor, x0: Tensor, edge: Tensor, mask: Tensor) -> Tensor:
+        """The centre-of-mass-free displacement ``[B, n, d]`` of ``x0`` ``[B, n, d]`` (centred),
+        from node inputs ``[B, n, in_features]``, edge scalars ``[B, n, n, 1]`` and the edge mask
+        ``[n, n, 1]`` (1 off the diagonal)."""
+        n = x0.shape[1]
+        norm = float(n - 1) if self.config.aggregation == "mean" else 1.0
+        h = self.embed(node_inputs)
+        xl = x0
+        for layer in self.layers:
+            h, xl = layer(h, xl, edge, mask, norm)
+        v = xl - x0
+        return v - v.mean(1, keepdim=True)
+
+
+class EGNN(EquivariantStack):
     """E(n)- and permutation-equivariant control network ``u(t, x)``.
 
     Args:
@@ -116,21 +144,16 @@ class EGNN(nn.Module):
     a centre-of-mass-free vector field ``[B, n*d]``.
     """
 
+    _mask: Tensor
+
     def __init__(self, n_particles: int, dim: int, config: EGNNConfig | None = None):
-        super().__init__()
         if n_particles < 2:
             raise ConfigError(f"EGNN needs at least 2 particles, got {n_particles}")
+        super().__init__(1, config)
         self.n_particles, self.dim = int(n_particles), int(dim)
-        self.config = cfg = config or EGNNConfig()
-        self.embed = nn.Linear(1, cfg.hidden)
-        self.layers = nn.ModuleList(
-            _EquivariantLayer(cfg.hidden, cfg, update_nodes=k < cfg.n_layers - 1)
-            for k in range(cfg.n_layers)
-        )
         self.register_buffer(
             "_mask", (1.0 - torch.eye(n_particles)).unsqueeze(-1), persistent=False
         )
-        self._norm = float(n_particles - 1) if cfg.aggregation == "mean" else 1.0
 
     def forward(self, t: Tensor | float, x: Tensor) -> Tensor:
         check_coordinates(x, self.n_particles, self.dim)
@@ -142,12 +165,7 @@ class EGNN(nn.Module):
             raise ConfigError(f"times have shape {tuple(t.shape)}; expected [{b}] or a scalar")
         x0 = x.view(b, self.n_particles, self.dim)
         x0 = x0 - x0.mean(1, keepdim=True)
-        h = self.embed(t.view(b, 1, 1).expand(b, self.n_particles, 1))
         d0 = (x0.unsqueeze(2) - x0.unsqueeze(1)).pow(2).sum(-1, keepdim=True)
-        mask = self._mask.to(x.dtype)
-        xl = x0
-        for layer in self.layers:
-            h, xl = layer(h, xl, d0, mask, self._norm)
-        v = xl - x0
-        v = v - v.mean(1, keepdim=True)
+        nodes = t.view(b, 1, 1).expand(b, self.n_particles, 1)
+        v = self.propagate(nodes, x0, d0, self._mask.to(x.dtype))
         return v.reshape(b, self.n_particles * self.dim)

@@ -12,20 +12,29 @@ from __future__ import annotations
 
 import copy
 import math
-import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from lab.core import ConfigError, get_device, progress, seeded
+from lab.core import (
+    ConfigError,
+    DataError,
+    config_from_dict,
+    get_device,
+    rank,
+    seeded,
+    world_size,
+)
 
 from ..buffer import ReplayBuffer
-from ..egnn import EGNN, EGNNConfig
+from ..egnn import EGNNConfig, EquivariantStack
 from ..loss import adjoint_matching_loss, lean_adjoint
 from ..sde import GeometricNoiseSchedule, simulate
-from ..training import ema_update
+from ..training import AdjointTrainer
 from .graph import MoleculeGraph
 from .mmff import MMFFEnergy
 from .network import N_ATOM_FEATURES
@@ -48,20 +57,20 @@ def bond_length_penalty(
     return weight * torch.relu((d - d0).abs() - tolerance).pow(2).sum(-1)
 
 
-class GraphEGNN(EGNN):
-    """:class:`~lab.molecules.EGNN` conditioned on a molecular graph (any atom count).
+class GraphEGNN(EquivariantStack):
+    """An EGNN control conditioned on a molecular graph (any atom count).
 
-    Node features: ``[t, atom features]``; the per-edge scalar slot that the particle EGNN fills
-    with initial squared distances carries the bond order (0 for non-bonded pairs; OURS: the
-    paper uses a bond-type one-hot and the squared distance). ``forward(t, x, graph)`` returns a
+    The layers are the particle :class:`~lab.molecules.EGNN`'s (:class:`EquivariantStack`).
+    Node inputs: ``[t, atom features]``; the per-edge scalar that the particle EGNN fills with
+    initial squared distances carries the bond order (0 for non-bonded pairs; OURS: the paper
+    uses a bond-type one-hot and the squared distance). ``forward(t, x, graph)`` returns a
     centre-of-mass-free, rotation-equivariant displacement ``[B, n_atoms * 3]``.
     """
 
     def __init__(self, config: EGNNConfig | None = None):
-        super().__init__(2, 3, config)
-        self.embed = nn.Linear(1 + N_ATOM_FEATURES, self.config.hidden)
+        super().__init__(1 + N_ATOM_FEATURES, config)
 
-    def forward(self, t: Tensor | float, x: Tensor, graph: MoleculeGraph) -> Tensor:  # type: ignore[override]
+    def forward(self, t: Tensor | float, x: Tensor, graph: MoleculeGraph) -> Tensor:
         n = graph.n_atoms
         b = x.shape[0]
         if x.shape != (b, n * 3):
@@ -71,7 +80,7 @@ class GraphEGNN(EGNN):
         x0 = x.view(b, n, 3)
         x0 = x0 - x0.mean(1, keepdim=True)
         feats = graph.atom_features.to(x).unsqueeze(0).expand(b, -1, -1)
-        h = self.embed(torch.cat([t.view(b, 1, 1).expand(b, n, 1), feats], dim=-1))
+        nodes = torch.cat([t.view(b, 1, 1).expand(b, n, 1), feats], dim=-1)
         order = torch.zeros(n, n, dtype=x.dtype, device=x.device)
         if graph.bond_index.numel():
             bi, bj = graph.bond_index[:, 0], graph.bond_index[:, 1]
@@ -80,13 +89,7 @@ class GraphEGNN(EGNN):
             order[bj, bi] = vals
         edge = order.view(1, n, n, 1).expand(b, -1, -1, -1)
         mask = (1.0 - torch.eye(n, dtype=x.dtype, device=x.device)).unsqueeze(-1)
-        norm = float(n - 1) if self.config.aggregation == "mean" else 1.0
-        xl = x0
-        for layer in self.layers:
-            h, xl = layer(h, xl, edge, mask, norm)
-        v = xl - x0
-        v = v - v.mean(1, keepdim=True)
-        return v.reshape(b, n * 3)
+        return self.propagate(nodes, x0, edge, mask).reshape(b, n * 3)
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,9 @@ class CartesianConfig:
         lr: Adam learning rate.
         grad_clip_norm: clip of the parameters' gradient norm (None disables).
         ema_decay: EMA of the weights used for sampling.
+        checkpoint_every: checkpoint every N epochs when :meth:`~CartesianAdjointSampler.fit`
+            has a ``run_dir`` (0: only at the end).
+        keep_checkpoints: keep only the newest N checkpoints (0: keep all).
         seed: network initialisation and generator seed.
     """
 
@@ -133,6 +139,8 @@ class CartesianConfig:
     lr: float = 1e-3
     grad_clip_norm: float | None = 1.0
     ema_decay: float = 0.99
+    checkpoint_every: int = 0
+    keep_checkpoints: int = 0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -150,17 +158,27 @@ class CartesianConfig:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not self.tau > 0:
             raise ConfigError(f"tau must be positive, got {self.tau!r}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ConfigError(f"ema_decay must be in [0, 1), got {self.ema_decay!r}")
+        if self.checkpoint_every < 0 or self.keep_checkpoints < 0:
+            raise ConfigError("checkpoint_every and keep_checkpoints must be >= 0")
         GeometricNoiseSchedule(self.sigma_min, self.sigma_max)
 
 
-class CartesianAdjointSampler:
+class CartesianAdjointSampler(AdjointTrainer):
     """Adjoint Sampling of all-atom coordinates for many molecules (EGNN control).
+
+    Training is the package's shared loop (:class:`~lab.molecules.training.AdjointTrainer`:
+    checkpoints every ``checkpoint_every`` epochs in ``fit(run_dir=...)``, exact resume,
+    gradient clip, EMA, non-finite end points skipped and counted).
 
     Args:
         molecules: training molecules.
         config: a :class:`CartesianConfig`.
         device: where the network and buffers live.
     """
+
+    progress_desc = "cartesian adjoint sampling"
 
     def __init__(
         self,
@@ -181,11 +199,9 @@ class CartesianAdjointSampler:
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
         self.buffers: dict[int, ReplayBuffer] = {}
         self._mmff: dict[int, MMFFEnergy] = {}
-        self.generator = torch.Generator(device=self.device).manual_seed(cfg.seed * 1000 + 29)
-        self.energy_evals = 0
-        self.grad_steps = 0
-        self.epoch = 0
-        self.history: list[dict[str, Any]] = []
+        self.generator = torch.Generator(device=self.device)
+        self.generator.manual_seed(cfg.seed * 1000 + 29 + rank())
+        self._init_counters()
 
     def energy(self, idx: int, x: Tensor) -> Tensor:
         """MMFF94 + bond-length regulariser (kcal/mol) of coordinates ``[B, n_atoms, 3]``."""
@@ -201,6 +217,21 @@ class CartesianAdjointSampler:
         net = self.ema if (use_ema and self.config.ema_decay > 0) else self.model
         return lambda t, x: net(t, x, graph)
 
+    def _simulate(
+        self, graph: MoleculeGraph, n: int, control: Any, n_steps: int, generator: Any
+    ) -> Tensor:
+        return simulate(
+            control,
+            self.schedule,
+            n_samples=n,
+            n_particles=graph.n_atoms,
+            dim=3,
+            n_steps=n_steps,
+            com_free=True,
+            generator=generator,
+            device=self.device,
+        )
+
     @torch.no_grad()
     def sample(
         self,
@@ -212,111 +243,124 @@ class CartesianAdjointSampler:
         generator: torch.Generator | None = None,
     ) -> Tensor:
         """``n`` conformers ``[n, n_atoms, 3]`` (centre of mass at the origin)."""
-        x = simulate(
+        if n < 1:
+            raise ConfigError(f"number of conformers must be >= 1, got {n}")
+        x = self._simulate(
+            graph,
+            n,
             self._control(graph, use_ema),
-            self.schedule,
-            n_samples=n,
-            n_particles=graph.n_atoms,
-            dim=3,
-            n_steps=n_steps or self.config.n_steps,
-            com_free=True,
-            generator=generator or self.generator,
-            device=self.device,
+            n_steps or self.config.n_steps,
+            generator or self.generator,
         )
         return x.view(n, graph.n_atoms, 3)
 
+    def _buffer(self, idx: int) -> ReplayBuffer:
+        if idx not in self.buffers:
+            n = self.molecules[idx].n_atoms
+            self.buffers[idx] = ReplayBuffer(
+                self.config.buffer_per_molecule, n * 3, device=self.device
+            )
+        return self.buffers[idx]
+
     def _store(self, idx: int, x1: Tensor) -> float:
+        """Energy + gradient of end points ``[c, n_atoms * 3]`` of molecule ``idx``; buffer the
+        finite ones with their lean adjoints (non-finite ones are counted and skipped)."""
         g = self.molecules[idx]
         xd = x1.detach().double().view(-1, g.n_atoms, 3).cpu().requires_grad_(True)
         e = self.energy(idx, xd)
         (grad,) = torch.autograd.grad(e.sum(), xd)
-        ok = torch.isfinite(e) & torch.isfinite(grad).flatten(1).all(-1)
+        ok = (torch.isfinite(e) & torch.isfinite(grad).flatten(1).all(-1)).to(x1.device)
+        self.nonfinite_skipped += int((~ok).sum())
+        n_ok = int(ok.sum())
+        if not n_ok:
+            return math.nan
         a, _ = lean_adjoint(
             x1[ok],
-            grad[ok].reshape(int(ok.sum()), -1).to(x1),
+            grad.reshape(grad.shape[0], -1).to(x1)[ok],
             tau=self.config.tau,
             kappa1=self.schedule.kappa1,
             n_particles=g.n_atoms,
             dim=3,
             clip=self.config.adjoint_clip,
         )
-        if idx not in self.buffers:
-            self.buffers[idx] = ReplayBuffer(
-                self.config.buffer_per_molecule, g.n_atoms * 3, device=self.device
-            )
-        if int(ok.sum()):
-            self.buffers[idx].add(x1[ok], a, e[ok].to(x1))
-        return float(e[ok].detach().mean()) if int(ok.sum()) else math.nan
+        energies = e.detach().to(x1)[ok]
+        self._buffer(idx).add(x1[ok], a, energies)
+        return float(energies.mean())
 
-    def fit(
-        self, *, epochs: int | None = None, show_progress: bool | None = None
-    ) -> dict[str, Any]:
-        """Train for ``epochs`` (default ``config.epochs``) epochs; returns a summary."""
+    # ------------------------------------------------------------------ training hooks
+
+    def _simulate_epoch(self) -> dict[str, float]:
         cfg = self.config
-        total = cfg.epochs if epochs is None else int(epochs)
-        start = time.perf_counter()
-        last = math.nan
-        for _ in progress(
-            range(self.epoch, total),
-            total=total,
-            initial=self.epoch,
-            desc="cartesian adjoint sampling",
-            disable=None if show_progress is None else not show_progress,
-        ):
-            self.model.eval()
-            pick = torch.randperm(len(self.molecules), generator=self.generator)
-            energies = []
-            for i in pick[: cfg.molecules_per_epoch].tolist():
+        ws = world_size()
+        n_mol = min(len(self.molecules), max(1, math.ceil(cfg.molecules_per_epoch / ws)))
+        pick = torch.randperm(len(self.molecules), generator=self.generator, device=self.device)
+        energies = []
+        for i in pick[:n_mol].tolist():
+            g = self.molecules[i]
+            x1 = self._simulate(
+                g,
+                cfg.copies_per_molecule,
+                self._control(g, use_ema=False),
+                cfg.n_steps,
+                self.generator,
+            )
+            energies.append(self._store(i, x1))
+            self.energy_evals += cfg.copies_per_molecule * ws
+        finite = [e for e in energies if math.isfinite(e)]
+        return {"energy_mean": sum(finite) / len(finite) if finite else math.nan}
+
+    def _loss_batches(self, trainer: torch.nn.Module) -> Iterator[Tensor]:
+        cfg = self.config
+        for _ in range(cfg.grad_steps_per_epoch):
+            ready = [k for k, b in self.buffers.items() if len(b)]
+            if not ready:
+                return
+            order = torch.randperm(len(ready), generator=self.generator, device=self.device)
+            chosen = [ready[int(k)] for k in order[: cfg.batch_molecules]]
+            loss = torch.zeros((), device=self.device)
+            for i in chosen:
                 g = self.molecules[i]
-                x1 = simulate(
-                    self._control(g, use_ema=False),
+                x1, a = self.buffers[i].sample(cfg.batch_copies, generator=self.generator)
+
+                def control(t: Tensor, x: Tensor, g: MoleculeGraph = g) -> Tensor:
+                    return trainer(t, x, g)
+
+                loss = loss + adjoint_matching_loss(
+                    control,
+                    x1,
+                    a,
                     self.schedule,
-                    n_samples=cfg.copies_per_molecule,
                     n_particles=g.n_atoms,
                     dim=3,
-                    n_steps=cfg.n_steps,
-                    com_free=True,
                     generator=self.generator,
-                    device=self.device,
-                )
-                energies.append(self._store(i, x1))
-                self.energy_evals += cfg.copies_per_molecule
-            self.model.train()
-            losses = []
-            for _ in range(cfg.grad_steps_per_epoch):
-                ready = [k for k, b in self.buffers.items() if len(b)]
-                order = torch.randperm(len(ready), generator=self.generator)
-                loss = torch.zeros((), device=self.device)
-                chosen = [ready[k] for k in order[: cfg.batch_molecules].tolist()]
-                for i in chosen:
-                    g = self.molecules[i]
-                    x1, a = self.buffers[i].sample(cfg.batch_copies, generator=self.generator)
-                    loss = loss + adjoint_matching_loss(
-                        self._control(g, use_ema=False),
-                        x1,
-                        a,
-                        self.schedule,
-                        n_particles=g.n_atoms,
-                        dim=3,
-                        generator=self.generator,
-                    ) / len(chosen)
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if cfg.grad_clip_norm is not None:
-                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip_norm)
-                self.optimizer.step()
-                ema_update(self.ema, self.model, cfg.ema_decay)
-                self.grad_steps += 1
-                losses.append(float(loss.detach()))
-            last = sum(losses) / len(losses)
-            self.epoch += 1
-            self.history.append(
-                {"epoch": self.epoch, "loss": last, "energy_mean": sum(energies) / len(energies)}
-            )
+                ) / len(chosen)
+            yield loss
+
+    def _rank_state(self) -> dict[str, Any]:
         return {
-            "epochs": self.epoch,
-            "energy_evals": self.energy_evals,
-            "grad_steps": self.grad_steps,
-            "loss": last,
-            "seconds": time.perf_counter() - start,
+            "buffers": {str(k): b.state_dict() for k, b in self.buffers.items()},
+            "generator": self.generator.get_state(),
         }
+
+    def _load_rank_state(self, state: dict[str, Any]) -> None:
+        for key, bstate in state["buffers"].items():
+            self._buffer(int(key)).load_state_dict(bstate)
+        self.generator.set_state(state["generator"].cpu())
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        path: str | Path,
+        molecules: list[MoleculeGraph],
+        *,
+        device: torch.device | str | None = None,
+    ) -> CartesianAdjointSampler:
+        """A sampler rebuilt from a :meth:`save` checkpoint's configuration and weights."""
+        p = Path(path)
+        payload = torch.load(p, map_location="cpu", weights_only=True) if p.is_file() else None
+        if not isinstance(payload, dict) or "config" not in payload.get("extra", {}):
+            raise DataError(f"{str(p)!r} is not a CartesianAdjointSampler checkpoint")
+        config = config_from_dict(CartesianConfig, payload["extra"]["config"])
+        sampler = cls(molecules, config, device=device)
+        sampler.load(p, restore_training_state=False)
+        return sampler

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import copy
 import math
-import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import torch
 from rdkit.Chem import rdDistGeom
@@ -30,25 +30,19 @@ from torch import Tensor
 from lab.core import (
     ConfigError,
     DataError,
-    RunDir,
     atomic_save,
     config_from_dict,
     config_to_dict,
     get_device,
-    is_main,
-    load_checkpoint,
-    progress,
     rank,
-    save_checkpoint,
     seeded,
     world_size,
-    wrap_ddp,
 )
 
 from ..buffer import ReplayBuffer
 from ..loss import clip_per_particle, sample_times
 from ..sde import GeometricNoiseSchedule, time_grid
-from ..training import ema_update
+from ..training import AdjointTrainer
 from .batch import GraphBatch
 from .graph import MoleculeGraph, torsions_to_coordinates
 from .mmff import MMFFEnergy
@@ -90,6 +84,7 @@ class TorsionalConfig:
         warm_start_etkdg: ETKDG conformers per training molecule whose torsions pre-fill the
             replay buffer before training (our reading of the paper's "RDKit warm-up"; 0: off).
         checkpoint_every: checkpoint every N epochs (0: only at the end).
+        keep_checkpoints: keep only the newest N checkpoints (0: keep all).
         seed: network initialisation and sampler generator seed.
     """
 
@@ -114,6 +109,7 @@ class TorsionalConfig:
     n_images: int = 5
     warm_start_etkdg: int = 0
     checkpoint_every: int = 0
+    keep_checkpoints: int = 0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -137,8 +133,10 @@ class TorsionalConfig:
             raise ConfigError(f"lr must be positive, got {self.lr!r}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"ema_decay must be in [0, 1), got {self.ema_decay!r}")
-        if self.warm_start_etkdg < 0 or self.checkpoint_every < 0:
-            raise ConfigError("warm_start_etkdg and checkpoint_every must be >= 0")
+        if self.warm_start_etkdg < 0 or self.checkpoint_every < 0 or self.keep_checkpoints < 0:
+            raise ConfigError(
+                "warm_start_etkdg, checkpoint_every and keep_checkpoints must be >= 0"
+            )
         GeometricNoiseSchedule(self.sigma_min, self.sigma_max)
 
     @classmethod
@@ -196,14 +194,7 @@ def simulate_torsions(
     return phi
 
 
-def _open_run(run_dir: RunDir | str | Path | None) -> RunDir | None:
-    if run_dir is None or isinstance(run_dir, RunDir):
-        return run_dir
-    Path(run_dir).mkdir(parents=True, exist_ok=True)
-    return RunDir.open(Path(run_dir))
-
-
-class TorsionalAdjointSampler:
+class TorsionalAdjointSampler(AdjointTrainer):
     """Amortised Adjoint Sampling of torsions, conditioned on the molecular graph.
 
     Args:
@@ -212,6 +203,8 @@ class TorsionalAdjointSampler:
         config: a :class:`TorsionalConfig`.
         device: where the network and buffers live (``None``: CUDA if present).
     """
+
+    progress_desc = "torsional adjoint sampling"
 
     def __init__(
         self,
@@ -235,17 +228,14 @@ class TorsionalAdjointSampler:
         self._energies: dict[int, MMFFEnergy] = {}
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(cfg.seed * 1000 + 23 + rank())
-        self.energy_evals = 0
-        self.grad_steps = 0
-        self.epoch = 0
-        self.nonfinite_skipped = 0
-        self.history: list[dict[str, Any]] = []
+        self._init_counters()
         self.train_smiles = [g.smiles for g in self.molecules]
 
     # ------------------------------------------------------------------ generation
 
     def control(self, use_ema: bool = True) -> TorsionControlNet:
-        return self.ema if (use_ema and self.config.ema_decay > 0) else self.model
+        net = self.ema if (use_ema and self.config.ema_decay > 0) else self.model
+        return cast(TorsionControlNet, net)
 
     @torch.no_grad()
     def sample(
@@ -360,63 +350,23 @@ class TorsionalAdjointSampler:
 
     # ------------------------------------------------------------------ checkpoints
 
-    def _state_extra(self) -> dict[str, Any]:
+    def _extra(self) -> dict[str, Any]:
+        return {**super()._extra(), "train_smiles": list(self.train_smiles)}
+
+    def _load_extra(self, extra: dict[str, Any]) -> None:
+        super()._load_extra(extra)
+        self.train_smiles = list(extra.get("train_smiles", self.train_smiles))
+
+    def _rank_state(self) -> dict[str, Any]:
         return {
-            "ema": dict(self.ema.state_dict()),
-            "config": config_to_dict(self.config),
-            "energy_evals": self.energy_evals,
-            "grad_steps": self.grad_steps,
-            "nonfinite_skipped": self.nonfinite_skipped,
-            "train_smiles": list(self.train_smiles),
+            "buffers": {str(k): b.state_dict() for k, b in self.buffers.items()},
+            "generator": self.generator.get_state(),
         }
 
-    def _rank_file(self, run: RunDir, epoch: int) -> Path:
-        return run.checkpoints / "ranks" / f"rank{rank()}_step_{epoch:09d}.pt"
-
-    def save(self, run: RunDir) -> Path:
-        """Checkpoint weights, optimiser, EMA and counters (rank 0) plus each rank's buffers
-        and generator (exact resume)."""
-        atomic_save(
-            {
-                "buffers": {str(k): b.state_dict() for k, b in self.buffers.items()},
-                "generator": self.generator.get_state(),
-            },
-            self._rank_file(run, self.epoch),
-        )
-        path = run.checkpoint_path(self.epoch)
-        if is_main():
-            save_checkpoint(
-                path,
-                model=self.model,
-                optimizer=self.optimizer,
-                step=self.epoch,
-                extra=self._state_extra(),
-            )
-        return path
-
-    def load(self, path: str | Path, *, restore_training_state: bool = True) -> None:
-        """Load a checkpoint written by :meth:`save`."""
-        state = load_checkpoint(
-            path,
-            model=self.model,
-            optimizer=self.optimizer if restore_training_state else None,
-            map_location=self.device,
-            restore_rng=restore_training_state,
-        )
-        self.ema.load_state_dict(state.extra["ema"])
-        self.epoch = state.step
-        self.energy_evals = int(state.extra["energy_evals"])
-        self.grad_steps = int(state.extra["grad_steps"])
-        self.nonfinite_skipped = int(state.extra.get("nonfinite_skipped", 0))
-        self.train_smiles = list(state.extra.get("train_smiles", self.train_smiles))
-        if restore_training_state:
-            rank_file = Path(path).parent / "ranks" / f"rank{rank()}_step_{state.step:09d}.pt"
-            if not rank_file.is_file():
-                raise DataError(f"checkpoint {str(path)!r} has no state for rank {rank()}")
-            rs = torch.load(rank_file, map_location=self.device, weights_only=True)
-            for key, bstate in rs["buffers"].items():
-                self._buffer(int(key)).load_state_dict(bstate)
-            self.generator.set_state(rs["generator"].cpu())
+    def _load_rank_state(self, state: dict[str, Any]) -> None:
+        for key, bstate in state["buffers"].items():
+            self._buffer(int(key)).load_state_dict(bstate)
+        self.generator.set_state(state["generator"].cpu())
 
     def export(self, path: str | Path, **info: Any) -> Path:
         """Write a small generation-only file: config, EMA weights, training SMILES, ``info``."""
@@ -465,6 +415,37 @@ class TorsionalAdjointSampler:
 
     # ------------------------------------------------------------------ training
 
+    def _before_fit(self) -> None:
+        if self.config.warm_start_etkdg and self.epoch == 0:
+            self.warm_start(self.config.warm_start_etkdg, seed=self.config.seed)
+
+    def _simulate_epoch(self) -> dict[str, float]:
+        if not self.molecules:
+            raise ConfigError("fit() needs training molecules")
+        cfg = self.config
+        ws = world_size()
+        n_mol = min(len(self.molecules), max(1, math.ceil(cfg.molecules_per_epoch / ws)))
+        pick = torch.randperm(len(self.molecules), generator=self.generator, device=self.device)
+        chosen = [int(i) for i in pick[:n_mol]]
+        batch = GraphBatch(
+            [self.molecules[i] for i in chosen], cfg.copies_per_molecule, device=self.device
+        )
+        phi1 = simulate_torsions(
+            self.model, batch, self.schedule, n_steps=cfg.n_steps, generator=self.generator
+        )
+        stats = [self._store(i, p) for i, p in zip(chosen, batch.split(phi1), strict=True)]
+        self.energy_evals += batch.n_samples * ws
+        energies = [s["energy"] for s in stats if math.isfinite(s["energy"])]
+        return {
+            "energy_mean": sum(energies) / max(len(energies), 1),
+            "energy_median": float(torch.tensor([s["energy_median"] for s in stats]).nanmedian()),
+            "clipped_fraction": sum(s["clipped"] for s in stats) / len(stats),
+        }
+
+    def _loss_batches(self, trainer: torch.nn.Module) -> Iterator[Tensor]:
+        for _ in range(self.config.grad_steps_per_epoch):
+            yield self._loss_batch(trainer)
+
     def _loss_batch(self, trainer: Any) -> Tensor:
         cfg = self.config
         ready = [k for k, b in self.buffers.items() if len(b)]
@@ -495,119 +476,3 @@ class TorsionalAdjointSampler:
         )
         u = trainer(t, phit, batch)
         return (u + a).pow(2).sum() / batch.n_samples
-
-    def _ema_update(self) -> None:
-        ema_update(self.ema, self.model, self.config.ema_decay)
-
-    def fit(
-        self,
-        *,
-        epochs: int | None = None,
-        run_dir: RunDir | str | Path | None = None,
-        resume: bool = False,
-        show_progress: bool | None = None,
-        time_limit: float | None = None,
-    ) -> dict[str, Any]:
-        """Train until ``epochs`` (default ``config.epochs``) epochs are completed.
-
-        Args:
-            epochs: total epochs to reach (a resumed run continues from its checkpoint).
-            run_dir: run folder for ``metrics.jsonl``, ``config.json`` and checkpoints.
-            resume: continue from the latest checkpoint in ``run_dir``.
-            show_progress: force the progress bar on/off.
-            time_limit: stop after the epoch that passes this many seconds (OURS: lets a
-                benchmark bound its CPU time); the summary says whether it stopped early.
-        """
-        cfg = self.config
-        if not self.molecules:
-            raise ConfigError("fit() needs training molecules")
-        total = cfg.epochs if epochs is None else int(epochs)
-        run = _open_run(run_dir)
-        if resume:
-            if run is None:
-                raise ConfigError("resume=True needs run_dir")
-            latest = run.latest_checkpoint()
-            if latest is None:
-                raise DataError(f"no checkpoint to resume from in {str(run.path)!r}")
-            self.load(latest)
-        elif cfg.warm_start_etkdg and self.epoch == 0:
-            self.warm_start(cfg.warm_start_etkdg, seed=cfg.seed)
-        if run is not None and is_main() and not run.config_file.exists():
-            run.save_config(cfg)
-        ws = world_size()
-        n_mol = min(len(self.molecules), max(1, math.ceil(cfg.molecules_per_epoch / ws)))
-        trainer = wrap_ddp(self.model, self.device)
-        start = time.perf_counter()
-        last_loss = math.nan
-        stopped_early = False
-        bar = progress(
-            range(self.epoch, total),
-            total=total,
-            initial=self.epoch,
-            desc="torsional adjoint sampling",
-            disable=None if show_progress is None else not show_progress,
-        )
-        for _ in bar:
-            self.model.eval()
-            pick = torch.randperm(len(self.molecules), generator=self.generator, device=self.device)
-            chosen = [int(i) for i in pick[:n_mol]]
-            batch = GraphBatch(
-                [self.molecules[i] for i in chosen], cfg.copies_per_molecule, device=self.device
-            )
-            phi1 = simulate_torsions(
-                self.model, batch, self.schedule, n_steps=cfg.n_steps, generator=self.generator
-            )
-            stats = [self._store(i, p) for i, p in zip(chosen, batch.split(phi1), strict=True)]
-            self.energy_evals += batch.n_samples * ws
-            self.model.train()
-            losses = []
-            for _ in range(cfg.grad_steps_per_epoch):
-                loss = self._loss_batch(trainer)
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if cfg.grad_clip_norm is not None:
-                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip_norm)
-                self.optimizer.step()
-                if cfg.ema_decay > 0:
-                    self._ema_update()
-                self.grad_steps += 1
-                losses.append(loss.detach())
-            last_loss = float(torch.stack(losses).mean())
-            if not math.isfinite(last_loss):
-                raise DataError(f"adjoint matching loss became {last_loss} at epoch {self.epoch}")
-            self.epoch += 1
-            energies = [s["energy"] for s in stats if math.isfinite(s["energy"])]
-            row = {
-                "epoch": self.epoch,
-                "loss": last_loss,
-                "energy_mean": sum(energies) / max(len(energies), 1),
-                "energy_median": float(
-                    torch.tensor([s["energy_median"] for s in stats]).nanmedian()
-                ),
-                "clipped_fraction": sum(s["clipped"] for s in stats) / len(stats),
-                "energy_evals": self.energy_evals,
-                "grad_steps": self.grad_steps,
-                "nonfinite_skipped": self.nonfinite_skipped,
-                "seconds": time.perf_counter() - start,
-            }
-            self.history.append(row)
-            bar.set_postfix(loss=f"{last_loss:.3g}", energy=f"{row['energy_mean']:.3g}")
-            if run is not None and is_main():
-                run.log(row)
-            if run is not None and cfg.checkpoint_every and self.epoch % cfg.checkpoint_every == 0:
-                self.save(run)
-            if time_limit is not None and time.perf_counter() - start > time_limit:
-                stopped_early = self.epoch < total
-                break
-        bar.close()
-        if run is not None and (not cfg.checkpoint_every or self.epoch % cfg.checkpoint_every):
-            self.save(run)
-        return {
-            "epochs": self.epoch,
-            "energy_evals": self.energy_evals,
-            "grad_steps": self.grad_steps,
-            "loss": last_loss,
-            "nonfinite_skipped": self.nonfinite_skipped,
-            "stopped_early": stopped_early,
-            "seconds": time.perf_counter() - start,
-        }

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import copy
 import math
-import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -27,26 +26,19 @@ from torch import Tensor
 from lab.core import (
     ConfigError,
     DataError,
-    RunDir,
-    atomic_save,
     config_from_dict,
-    config_to_dict,
     get_device,
-    is_main,
-    load_checkpoint,
-    progress,
     rank,
     save_checkpoint,
     seeded,
     world_size,
-    wrap_ddp,
 )
 
 from ..buffer import ReplayBuffer
 from ..egnn import EGNN, EGNNConfig
 from ..loss import adjoint_matching_loss, lean_adjoint
 from ..sde import GeometricNoiseSchedule, simulate
-from ..training import ema_update, lr_factor
+from ..training import AdjointTrainer, lr_factor
 from .energies import ParticleEnergy, check_finite, energy_and_grad
 
 __all__ = ["AdjointSampler", "AdjointSamplingConfig"]
@@ -262,7 +254,7 @@ class AdjointSamplingConfig:
         return cls(**base)
 
 
-class AdjointSampler:
+class AdjointSampler(AdjointTrainer):
     """Adjoint Sampling for a particle energy.
 
     Args:
@@ -327,11 +319,7 @@ class AdjointSampler:
         )
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(cfg.seed * 1000 + 17 + rank())
-        self.energy_evals = 0
-        self.grad_steps = 0
-        self.epoch = 0
-        self.nonfinite_skipped = 0
-        self.history: list[dict[str, Any]] = []
+        self._init_counters()
 
     # ------------------------------------------------------------------ sampling
 
@@ -374,37 +362,6 @@ class AdjointSampler:
 
     # ------------------------------------------------------------------ training
 
-    def _run_dir(self, run_dir: RunDir | str | Path | None) -> RunDir | None:
-        if run_dir is None or isinstance(run_dir, RunDir):
-            return run_dir
-        path = Path(run_dir)
-        path.mkdir(parents=True, exist_ok=True)
-        return RunDir.open(path)
-
-    def _rank_state_path(self, run: RunDir, epoch: int) -> Path:
-        return run.checkpoints / "ranks" / f"rank{rank()}_step_{epoch:09d}.pt"
-
-    def save(self, run: RunDir) -> Path:
-        """Checkpoint the model, optimiser, EMA, counters (rank 0) and each rank's buffer and
-        generator, for exact resume."""
-        atomic_save(
-            {"buffer": self.buffer.state_dict(), "generator": self.generator.get_state()},
-            self._rank_state_path(run, self.epoch),
-        )
-        path = run.checkpoint_path(self.epoch)
-        if is_main():
-            save_checkpoint(
-                path,
-                model=self.model,
-                optimizer=self.optimizer,
-                scheduler=self.lr_scheduler,
-                step=self.epoch,
-                extra=self._extra(),
-            )
-        if self.config.keep_checkpoints:
-            self._prune(run)
-        return path
-
     def export(self, path: str | Path, **provenance: Any) -> Path:
         """A small sampling-only checkpoint (weights, EMA, counters, config; no optimiser or
         buffer) that :meth:`from_checkpoint` loads; ``provenance`` (e.g. ``command=...``) is
@@ -416,55 +373,7 @@ class AdjointSampler:
             extra={**self._extra(), "provenance": {k: str(v) for k, v in provenance.items()}},
         )
 
-    def _extra(self) -> dict[str, Any]:
-        """What a checkpoint stores besides weights and optimiser: EMA, counters, config."""
-        return {
-            "ema": dict(self.ema.state_dict()),
-            "energy_evals": self.energy_evals,
-            "grad_steps": self.grad_steps,
-            "nonfinite_skipped": self.nonfinite_skipped,
-            "config": config_to_dict(self.config),
-        }
-
-    def _prune(self, run: RunDir) -> None:
-        """Delete all but the newest ``keep_checkpoints`` checkpoints (and this rank's state
-        files of the deleted epochs)."""
-        keep = self.config.keep_checkpoints
-        if is_main():
-            for old in sorted(run.checkpoints.glob("step_*.pt"))[:-keep]:
-                old.unlink(missing_ok=True)
-        mine = sorted((run.checkpoints / "ranks").glob(f"rank{rank()}_step_*.pt"))
-        for old in mine[:-keep]:
-            old.unlink(missing_ok=True)
-
-    def load(self, path: str | Path, *, restore_training_state: bool = True) -> None:
-        """Load a checkpoint written by :meth:`save` (weights, EMA, counters; with
-        ``restore_training_state`` also the optimiser and this rank's buffer and generator)."""
-        state = load_checkpoint(
-            path,
-            model=self.model,
-            optimizer=self.optimizer if restore_training_state else None,
-            scheduler=self._checkpoint_scheduler(path) if restore_training_state else None,
-            map_location=self.device,
-            restore_rng=restore_training_state,
-        )
-        self.ema.load_state_dict(state.extra["ema"])
-        self.epoch = state.step
-        self.energy_evals = int(state.extra["energy_evals"])
-        self.grad_steps = int(state.extra["grad_steps"])
-        self.nonfinite_skipped = int(state.extra.get("nonfinite_skipped", 0))
-        if restore_training_state:
-            rank_file = Path(path).parent / "ranks" / f"rank{rank()}_step_{state.step:09d}.pt"
-            if not rank_file.is_file():
-                raise DataError(
-                    f"checkpoint {str(path)!r} has no buffer state for rank {rank()} "
-                    f"({str(rank_file)!r})"
-                )
-            rs = torch.load(rank_file, map_location=self.device, weights_only=True)
-            self.buffer.load_state_dict(rs["buffer"])
-            self.generator.set_state(rs["generator"].cpu())
-
-    def _checkpoint_scheduler(self, path: str | Path) -> Any:
+    def _scheduler_to_restore(self, path: str | Path) -> Any:
         """The scheduler to restore, or ``None`` for a checkpoint written before schedules
         existed (constant rate: only then is there nothing to restore)."""
         if self.config.lr_schedule == "constant" and not self.config.lr_warmup_steps:
@@ -490,8 +399,9 @@ class AdjointSampler:
         sampler.load(path, restore_training_state=False)
         return sampler
 
-    def _simulate_and_store(self, n_local: int) -> dict[str, float]:
+    def _simulate_epoch(self) -> dict[str, float]:
         cfg = self.config
+        n_local = math.ceil(cfg.samples_per_epoch / world_size())
         x1 = simulate(
             self.model,
             self.schedule,
@@ -524,125 +434,42 @@ class AdjointSampler:
         )
         if x1.shape[0]:
             self.buffer.add(x1, a, e, duplicates=self.config.duplicates)
+        self.energy_evals += n_local * world_size()
         return {
             "energy_mean": float(e.mean()) if e.numel() else math.nan,
             "clipped_fraction": float(clipped.float().mean()) if clipped.numel() else 0.0,
             "nonfinite": float(n_bad),
         }
 
-    def _batches(self, batch_local: int) -> Iterator[tuple[Tensor, Tensor]]:
-        """The epoch's loss batches (see ``AdjointSamplingConfig.buffer_sampling``)."""
-        if self.config.buffer_sampling == "epoch":
-            yield from self.buffer.epoch_batches(batch_local, generator=self.generator)
-            return
-        for _ in range(self.config.grad_steps_per_epoch):
-            yield self.buffer.sample(batch_local, generator=self.generator)
-
-    def _ema_update(self) -> None:
-        ema_update(self.ema, self.model, self.config.ema_decay)
-
-    def fit(
-        self,
-        *,
-        epochs: int | None = None,
-        run_dir: RunDir | str | Path | None = None,
-        resume: bool = False,
-        show_progress: bool | None = None,
-    ) -> dict[str, Any]:
-        """Train until ``epochs`` (default: ``config.epochs``) epochs are completed.
-
-        Args:
-            epochs: total epochs to reach (a resumed run continues from its checkpoint).
-            run_dir: a :class:`~lab.core.RunDir` or folder for ``metrics.jsonl``, ``config.json``
-                and checkpoints (every ``checkpoint_every`` epochs and at the end).
-            resume: continue from the latest checkpoint in ``run_dir`` (bit-exact on one process).
-            show_progress: force the progress bar on/off (default: on for a terminal, rank 0).
-
-        Returns:
-            The summary: epochs, energy evaluations, gradient steps, final loss, wall time.
-        """
+    def _loss_batches(self, trainer: torch.nn.Module) -> Iterator[Tensor]:
+        """One adjoint matching loss per batch (see ``AdjointSamplingConfig.buffer_sampling``)."""
         cfg = self.config
-        total = cfg.epochs if epochs is None else int(epochs)
-        run = self._run_dir(run_dir)
-        if resume:
-            if run is None:
-                raise ConfigError("resume=True needs run_dir")
-            latest = run.latest_checkpoint()
-            if latest is None:
-                raise DataError(f"no checkpoint to resume from in {str(run.path)!r}")
-            self.load(latest)
-        if run is not None and is_main() and not run.config_file.exists():
-            run.save_config(cfg)
-        ws = world_size()
-        n_local = math.ceil(cfg.samples_per_epoch / ws)
-        batch_local = math.ceil(cfg.batch_size / ws)
-        trainer = wrap_ddp(self.model, self.device)
-        start = time.perf_counter()
-        last_loss = math.nan
-        bar = progress(
-            range(self.epoch, total),
-            total=total,
-            initial=self.epoch,
-            desc="adjoint sampling",
-            disable=None if show_progress is None else not show_progress,
-        )
-        for _ in bar:
-            self.model.eval()
-            stats = self._simulate_and_store(n_local)
-            self.energy_evals += n_local * ws
-            self.model.train()
-            losses = []
-            for x1, a in self._batches(batch_local):
-                loss = adjoint_matching_loss(
-                    trainer,
-                    x1,
-                    a,
-                    self.schedule,
-                    n_particles=self.n_particles,
-                    dim=self.dim,
-                    com_free=cfg.com_free,
-                    generator=self.generator,
-                    t_sampling=cfg.t_sampling,
-                )
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if cfg.grad_clip_norm is not None:
-                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip_norm)
-                self.optimizer.step()
-                self.lr_scheduler.step()
-                if cfg.ema_decay > 0:
-                    self._ema_update()
-                self.grad_steps += 1
-                losses.append(loss.detach())
-            last_loss = float(torch.stack(losses).mean())
-            if not math.isfinite(last_loss):
-                raise DataError(f"adjoint matching loss became {last_loss} at epoch {self.epoch}")
-            self.epoch += 1
-            row = {
-                "epoch": self.epoch,
-                "loss": last_loss,
-                "energy_evals": self.energy_evals,
-                "grad_steps": self.grad_steps,
-                "nonfinite_skipped": self.nonfinite_skipped,
-                "lr": self.optimizer.param_groups[0]["lr"],
-                "buffer_size": len(self.buffer),
-                **stats,
-            }
-            self.history.append(row)
-            bar.set_postfix(loss=f"{last_loss:.3g}", energy=f"{stats['energy_mean']:.3g}")
-            if run is not None and is_main():
-                run.log(row)
-            if run is not None and cfg.checkpoint_every and self.epoch % cfg.checkpoint_every == 0:
-                self.save(run)
-        bar.close()
-        if run is not None and (not cfg.checkpoint_every or self.epoch % cfg.checkpoint_every):
-            self.save(run)
-        return {
-            "epochs": self.epoch,
-            "energy_evals": self.energy_evals,
-            "grad_steps": self.grad_steps,
-            "loss": last_loss,
-            "nonfinite_skipped": self.nonfinite_skipped,
-            "grad_steps_per_energy_eval": self.grad_steps / max(self.energy_evals, 1),
-            "seconds": time.perf_counter() - start,
-        }
+        batch_local = math.ceil(cfg.batch_size / world_size())
+        if cfg.buffer_sampling == "epoch":
+            batches: Iterable[tuple[Tensor, Tensor]] = self.buffer.epoch_batches(
+                batch_local, generator=self.generator
+            )
+        else:
+            batches = (
+                self.buffer.sample(batch_local, generator=self.generator)
+                for _ in range(cfg.grad_steps_per_epoch)
+            )
+        for x1, a in batches:
+            yield adjoint_matching_loss(
+                trainer,
+                x1,
+                a,
+                self.schedule,
+                n_particles=self.n_particles,
+                dim=self.dim,
+                com_free=cfg.com_free,
+                generator=self.generator,
+                t_sampling=cfg.t_sampling,
+            )
+
+    def _rank_state(self) -> dict[str, Any]:
+        return {"buffer": self.buffer.state_dict(), "generator": self.generator.get_state()}
+
+    def _load_rank_state(self, state: dict[str, Any]) -> None:
+        self.buffer.load_state_dict(state["buffer"])
+        self.generator.set_state(state["generator"].cpu())
