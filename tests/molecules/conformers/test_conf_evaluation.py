@@ -166,3 +166,39 @@ def test_rejection_returns_only_valid_conformers_or_says_how_many() -> None:
     assert not valid_conformers(raw).all()  # 10 SDE steps leave invalid raw samples
     with pytest.raises(DataError, match="of 3 sampled conformers"):
         generate_conformers(smiles, 3, n_steps=10, clash_factor=5.0, max_rounds=1)
+
+
+def test_compare_generators_reports_raw_and_rejected_validity() -> None:
+    """The untrained sampler's raw samples clash; the rejecting generator returns only valid
+    conformers; ETKDG's are valid; every coverage threshold is reported raw and relaxed."""
+    from lab.molecules.conformers import (
+        TorsionalAdjointSampler,
+        TorsionalConfig,
+        TorsionNetConfig,
+        adjoint_generator,
+        compare_generators,
+        etkdg_generator,
+    )
+
+    cfg = TorsionalConfig(
+        eval_steps=5, net=TorsionNetConfig(hidden=8, n_layers=1, n_rbf=4, time_features=2)
+    )
+    sampler = TorsionalAdjointSampler(None, cfg, device="cpu")
+    res = compare_generators(
+        ["CCCCCCCCO"],
+        {
+            "raw": adjoint_generator(sampler, reject_invalid=False),
+            "rejected": adjoint_generator(sampler),
+            "etkdg": etkdg_generator,
+        },
+        max_samples=12,
+        reference_kwargs={"n_embed": 8, "max_conformers": 6},
+        show_progress=False,
+    )
+    s = res["summary"]
+    assert set(s) == {"raw", "raw+relax", "rejected", "rejected+relax", "etkdg", "etkdg+relax"}
+    for row in s.values():
+        assert {"recall_coverage@0.5", "recall_coverage@0.75", "recall_coverage@1"} <= set(row)
+        assert 0.0 <= row["valid"] <= row["keeps_graph"] <= 1.0
+    assert s["rejected"]["valid"] == 1.0 and s["etkdg"]["valid"] == 1.0
+    assert s["raw"]["valid"] < 1.0  # an untrained control folds the chain onto itself

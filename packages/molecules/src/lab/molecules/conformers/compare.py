@@ -14,6 +14,7 @@ from lab.core import progress
 
 from .evaluation import (
     THRESHOLDS,
+    clash_free,
     coverage_amr,
     etkdg_conformers,
     keeps_graph,
@@ -38,14 +39,25 @@ def etkdg_generator(graph: MoleculeGraph, n: int, seed: int) -> Chem.Mol:
 
 
 def adjoint_generator(
-    sampler: TorsionalAdjointSampler, *, n_steps: int | None = None, warm_start: bool = False
+    sampler: TorsionalAdjointSampler,
+    *,
+    n_steps: int | None = None,
+    warm_start: bool = False,
+    reject_invalid: bool = True,
 ) -> Generator:
     """A :data:`Generator` drawing torsions from ``sampler`` (see :func:`generate_conformers`
-    for ``warm_start``)."""
+    for ``warm_start`` and ``reject_invalid``; ``reject_invalid=False`` gives the raw samples
+    that the paper reports)."""
 
     def gen(graph: MoleculeGraph, n: int, seed: int) -> Chem.Mol:
         return generate_conformers(
-            graph, n, model=sampler, n_steps=n_steps, seed=seed, warm_start=warm_start
+            graph,
+            n,
+            model=sampler,
+            n_steps=n_steps,
+            seed=seed,
+            warm_start=warm_start,
+            reject_invalid=reject_invalid,
         )
 
     return gen
@@ -56,7 +68,9 @@ def _metrics(ref: Chem.Mol, mol: Chem.Mol, thresholds: Sequence[float]) -> dict[
     out = coverage_amr(rmsd_matrix(ref, mol), thresholds)
     out["energy_mean"] = float(np.mean(e))
     out["energy_median"] = float(np.median(e))
-    out["keeps_graph"] = float(keeps_graph(mol).mean())
+    graph_ok = keeps_graph(mol)
+    out["keeps_graph"] = float(graph_ok.mean())
+    out["valid"] = float((graph_ok & clash_free(mol)).mean())
     return out
 
 
@@ -78,7 +92,9 @@ def compare_generators(
     ``n = min(samples_per_reference * n_ref, max_samples)`` conformers from each generator (the
     same ``n`` for all), their metrics raw and, with ``relax``, after MMFF94 minimisation
     (method name + ``"+relax"``): recall / precision coverage and AMR, MMFF energy mean and
-    median (kcal/mol), the fraction keeping the molecular graph, seconds per conformer
+    median (kcal/mol), the fraction keeping the molecular graph (``keeps_graph``) and the
+    fraction that also has no clash (``valid``, :func:`~.evaluation.valid_conformers`' test
+    at its default clash factor), seconds per conformer
     (generation; relaxation time added for the relaxed rows).
 
     Returns:
