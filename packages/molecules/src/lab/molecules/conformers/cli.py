@@ -76,6 +76,7 @@ def _generate(args: argparse.Namespace) -> int:
         n_steps=args.steps,
         seed=args.seed,
         reject_invalid=args.reject_invalid,
+        integrator=args.integrator,
         device=get_device(args.device),
     )
     path = write_sdf(mol, args.output)
@@ -130,6 +131,12 @@ def register(subparsers: Any) -> None:
         help="build each conformer on its own ETKDG conformer (bond lengths, angles, rings)",
     )
     g.add_argument("--steps", type=int, default=None, help="SDE steps (default: the model's)")
+    g.add_argument(
+        "--integrator",
+        choices=("euler", "heun"),
+        default=None,
+        help="SDE integrator (default: the model's, euler for the shipped one)",
+    )
     g.add_argument(
         "--reject-invalid",
         action=argparse.BooleanOptionalAction,

@@ -12,6 +12,7 @@ from rdkit import Chem
 
 from lab.core import progress
 
+from ..sde import Integrator
 from .evaluation import (
     THRESHOLDS,
     clash_free,
@@ -44,9 +45,10 @@ def adjoint_generator(
     n_steps: int | None = None,
     warm_start: bool = False,
     reject_invalid: bool = True,
+    integrator: Integrator | None = None,
 ) -> Generator:
     """A :data:`Generator` drawing torsions from ``sampler`` (see :func:`generate_conformers`
-    for ``warm_start`` and ``reject_invalid``; ``reject_invalid=False`` gives the raw samples
+    for ``warm_start``, ``reject_invalid`` and ``integrator``; ``reject_invalid=False`` gives the raw samples
     that the paper reports)."""
 
     def gen(graph: MoleculeGraph, n: int, seed: int) -> Chem.Mol:
@@ -58,6 +60,7 @@ def adjoint_generator(
             seed=seed,
             warm_start=warm_start,
             reject_invalid=reject_invalid,
+            integrator=integrator,
         )
 
     return gen

@@ -10,6 +10,7 @@ from rdkit import Chem
 
 from lab.core import ConfigError, DataError
 
+from ..sde import Integrator
 from .evaluation import etkdg_conformers, mmff_relax, valid_conformers
 from .graph import MoleculeGraph
 from .sampler import TorsionalAdjointSampler
@@ -42,20 +43,23 @@ def _sample_coords(
     n_steps: int | None,
     generator: torch.Generator,
     seed: int,
+    integrator: Integrator | None,
 ) -> torch.Tensor:
     """``m`` conformers' coordinates ``[m, n_atoms, 3]`` from sampled torsions."""
     if warm_start:
         ens = etkdg_conformers(graph, m, seed=seed)
         ids = [c.GetId() for c in ens.GetConformers()]
         bases = [MoleculeGraph(ens, conf_id=ids[k % len(ids)]) for k in range(m)]
-        phis = sampler.sample_graphs(bases, n_steps=n_steps, generator=generator)
+        phis = sampler.sample_graphs(
+            bases, n_steps=n_steps, generator=generator, integrator=integrator
+        )
         return torch.cat(
             [
                 b.coordinates(p.detach().cpu().double().unsqueeze(0))
                 for b, p in zip(bases, phis, strict=True)
             ]
         )
-    phi = sampler.sample(graph, m, n_steps=n_steps, generator=generator)
+    phi = sampler.sample(graph, m, n_steps=n_steps, generator=generator, integrator=integrator)
     return graph.coordinates(phi.detach().cpu().double())
 
 
@@ -72,6 +76,7 @@ def generate_conformers(
     reject_invalid: bool = True,
     clash_factor: float = 0.5,
     max_rounds: int = 20,
+    integrator: Integrator | None = None,
     device: torch.device | str | None = None,
 ) -> Chem.Mol:
     """``n`` conformers of ``molecule`` (SMILES, RDKit Mol or :class:`MoleculeGraph`).
@@ -88,6 +93,8 @@ def generate_conformers(
     that keep the molecular graph and have no clash (:func:`~.evaluation.valid_conformers`
     with ``clash_factor``) and samples again for the rejected ones, up to ``max_rounds``
     rounds; every returned conformer is then valid before any relaxation.
+    ``integrator`` (``euler`` / ``heun``) overrides the model's ``config.integrator`` for the
+    SDE (see :func:`~.sampler.simulate_torsions`).
     A molecule without rotatable bonds yields ``n`` copies of its ETKDG conformer (relaxed when
     ``relax``).
 
@@ -131,6 +138,7 @@ def generate_conformers(
             n_steps=n_steps,
             generator=gen,
             seed=seed + round_,
+            integrator=integrator,
         )
         if reject_invalid:
             ok = valid_conformers(graph.to_mol(coords), clash_factor=clash_factor)

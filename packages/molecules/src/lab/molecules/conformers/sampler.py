@@ -41,7 +41,7 @@ from lab.core import (
 
 from ..buffer import ReplayBuffer
 from ..loss import clip_per_particle, sample_times
-from ..sde import GeometricNoiseSchedule, time_grid
+from ..sde import GeometricNoiseSchedule, Integrator, time_grid
 from ..training import AdjointTrainer
 from .batch import GraphBatch
 from .graph import MoleculeGraph, torsions_to_coordinates
@@ -63,6 +63,9 @@ class TorsionalConfig:
         sigma_max: geometric noise at t=0 (paper, torsions: pi).
         n_steps: Euler-Maruyama steps while training (paper: 500).
         eval_steps: steps when generating (paper: 1000).
+        integrator: ``euler`` (the paper's Euler-Maruyama; training always uses it) or
+            ``heun`` (OURS) for generation; :meth:`TorsionalAdjointSampler.sample` can override
+            it per call (see :func:`simulate_torsions`).
         tau: temperature in kcal/mol (OURS: 3.0, so that the target spreads over the
             conformers within a few kcal/mol that reference ensembles hold; the paper's eSEN
             runs used 5e-3 eV = 0.115 kcal/mol).
@@ -92,6 +95,7 @@ class TorsionalConfig:
     sigma_max: float = math.pi
     n_steps: int = 40
     eval_steps: int = 100
+    integrator: Literal["euler", "heun"] = "euler"
     tau: float = 3.0
     adjoint_clip: float | None = 200.0
     net: TorsionNetConfig = field(default_factory=TorsionNetConfig)
@@ -129,6 +133,8 @@ class TorsionalConfig:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not self.tau > 0:
             raise ConfigError(f"tau (kcal/mol) must be positive, got {self.tau!r}")
+        if self.integrator not in ("euler", "heun"):
+            raise ConfigError(f"integrator must be 'euler' or 'heun', got {self.integrator!r}")
         if not self.lr > 0:
             raise ConfigError(f"lr must be positive, got {self.lr!r}")
         if not 0.0 <= self.ema_decay < 1.0:
@@ -176,21 +182,40 @@ def simulate_torsions(
     *,
     n_steps: int,
     generator: torch.Generator | None = None,
+    integrator: Integrator = "euler",
 ) -> Tensor:
-    """Wrapped Euler-Maruyama of ``dphi = g^2 u dt + g dW`` from ``phi_0 = 0`` (flat torsions of
-    ``batch``); ``control=None`` runs the base process. Uses the exact variance increments
-    ``kappa(t_{k+1}) - kappa(t_k)``."""
+    """Wrapped SDE ``dphi = g^2 u dt + g dW`` from ``phi_0 = 0`` (flat torsions of ``batch``);
+    ``control=None`` runs the base process. Uses the exact variance increments
+    ``dk = kappa(t_{k+1}) - kappa(t_k)`` on a uniform grid.
+
+    ``integrator="euler"`` (the paper's Euler-Maruyama): ``phi + dk u(t_k, phi) + sqrt(dk) z``,
+    wrapped. ``"heun"`` (OURS, as :func:`lab.molecules.simulate`): predictor
+    ``phi' = wrap(phi + dk u(t_k, phi) + sqrt(dk) z)``, then
+    ``wrap(phi + dk (u(t_k, phi) + u(t_{k+1}, phi')) / 2 + sqrt(dk) z)`` with the same ``z``
+    (two control evaluations per step; the control is periodic, so wrapping the predictor is
+    exact). On the particle targets Euler-Maruyama is biased warm and Heun is not
+    (docs/benchmarks/molecules.md)."""
+    if integrator not in ("euler", "heun"):
+        raise ConfigError(f"unknown integrator {integrator!r}; choose 'euler' or 'heun'")
     dev = batch.device
     ts = time_grid(n_steps, "uniform", device=dev, dtype=torch.float64)
     kap = schedule.kappa(ts)
     dks = (kap[1:] - kap[:-1]).float()
+    tf = ts.float()
     phi = torch.zeros(batch.n_torsions, device=dev)
     for i in range(n_steps):
         z = torch.randn(phi.shape, generator=generator, device=dev)
-        drift: Tensor | float = 0.0
-        if control is not None:
-            drift = control(ts[i].float().expand(batch.n_samples), phi, batch)
-        phi = wrap(phi + dks[i] * drift + dks[i].sqrt() * z)
+        noise = dks[i].sqrt() * z
+        if control is None:
+            phi = wrap(phi + noise)
+            continue
+        u0 = control(tf[i].expand(batch.n_samples), phi, batch)
+        if integrator == "euler":
+            phi = wrap(phi + dks[i] * u0 + noise)
+        else:
+            pred = wrap(phi + dks[i] * u0 + noise)
+            u1 = control(tf[i + 1].expand(batch.n_samples), pred, batch)
+            phi = wrap(phi + dks[i] * 0.5 * (u0 + u1) + noise)
     return phi
 
 
@@ -247,9 +272,10 @@ class TorsionalAdjointSampler(AdjointTrainer):
         batch_size: int = 256,
         use_ema: bool = True,
         generator: torch.Generator | None = None,
+        integrator: Integrator | None = None,
     ) -> Tensor:
         """``n`` torsion vectors ``[n, n_torsions]`` for ``graph`` (no energy calls). A molecule
-        without torsions gives ``[n, 0]``."""
+        without torsions gives ``[n, 0]``. ``integrator`` overrides ``config.integrator``."""
         if n < 1:
             raise ConfigError(f"number of conformers must be >= 1, got {n}")
         if graph.n_torsions == 0:
@@ -264,6 +290,7 @@ class TorsionalAdjointSampler(AdjointTrainer):
                 self.schedule,
                 n_steps=n_steps or self.config.eval_steps,
                 generator=generator or self.generator,
+                integrator=integrator or self.config.integrator,
             )
             out.append(phi.view(m, graph.n_torsions))
         return torch.cat(out)
@@ -276,6 +303,7 @@ class TorsionalAdjointSampler(AdjointTrainer):
         n_steps: int | None = None,
         use_ema: bool = True,
         generator: torch.Generator | None = None,
+        integrator: Integrator | None = None,
     ) -> list[Tensor]:
         """One torsion vector ``[n_torsions_k]`` per graph, all simulated in one packed batch
         (e.g. copies of one molecule built on different base conformers)."""
@@ -290,6 +318,7 @@ class TorsionalAdjointSampler(AdjointTrainer):
             self.schedule,
             n_steps=n_steps or self.config.eval_steps,
             generator=generator or self.generator,
+            integrator=integrator or self.config.integrator,
         )
         return [p[0] for p in batch.split(phi)]
 
