@@ -34,10 +34,10 @@ from ..buffer import ReplayBuffer
 from ..egnn import EGNNConfig, EquivariantStack
 from ..loss import adjoint_matching_loss, lean_adjoint
 from ..sde import GeometricNoiseSchedule, simulate
-from ..training import AdjointTrainer
 from .graph import MoleculeGraph
 from .mmff import MMFFEnergy
 from .network import N_ATOM_FEATURES
+from .sampler import PerMoleculeBuffers
 
 __all__ = ["CartesianAdjointSampler", "CartesianConfig", "GraphEGNN", "bond_length_penalty"]
 
@@ -165,7 +165,7 @@ class CartesianConfig:
         GeometricNoiseSchedule(self.sigma_min, self.sigma_max)
 
 
-class CartesianAdjointSampler(AdjointTrainer):
+class CartesianAdjointSampler(PerMoleculeBuffers):
     """Adjoint Sampling of all-atom coordinates for many molecules (EGNN control).
 
     Training is the package's shared loop (:class:`~lab.molecules.training.AdjointTrainer`:
@@ -335,17 +335,6 @@ class CartesianAdjointSampler(AdjointTrainer):
                     generator=self.generator,
                 ) / len(chosen)
             yield loss
-
-    def _rank_state(self) -> dict[str, Any]:
-        return {
-            "buffers": {str(k): b.state_dict() for k, b in self.buffers.items()},
-            "generator": self.generator.get_state(),
-        }
-
-    def _load_rank_state(self, state: dict[str, Any]) -> None:
-        for key, bstate in state["buffers"].items():
-            self._buffer(int(key)).load_state_dict(bstate)
-        self.generator.set_state(state["generator"].cpu())
 
     @classmethod
     def from_checkpoint(

@@ -49,7 +49,13 @@ from .mmff import MMFFEnergy
 from .network import TorsionControlNet, TorsionNetConfig
 from .torus import periodic_bridge, wrap, wrapped_normal_score
 
-__all__ = ["TorsionalAdjointSampler", "TorsionalConfig", "simulate_torsions", "torsion_energy"]
+__all__ = [
+    "PerMoleculeBuffers",
+    "TorsionalAdjointSampler",
+    "TorsionalConfig",
+    "simulate_torsions",
+    "torsion_energy",
+]
 
 EXPORT_FORMAT = "lab.molecules.conformers/torsional-1"
 
@@ -219,7 +225,29 @@ def simulate_torsions(
     return phi
 
 
-class TorsionalAdjointSampler(AdjointTrainer):
+class PerMoleculeBuffers(AdjointTrainer):
+    """A trainer with one replay buffer per training molecule (``buffers``, created by
+    ``_buffer(idx)``): the rank state saved with each checkpoint holds every buffer and the
+    generator. Shared by the torsional and Cartesian samplers."""
+
+    buffers: dict[int, ReplayBuffer]
+
+    def _buffer(self, idx: int) -> ReplayBuffer:
+        raise NotImplementedError
+
+    def _rank_state(self) -> dict[str, Any]:
+        return {
+            "buffers": {str(k): b.state_dict() for k, b in self.buffers.items()},
+            "generator": self.generator.get_state(),
+        }
+
+    def _load_rank_state(self, state: dict[str, Any]) -> None:
+        for key, bstate in state["buffers"].items():
+            self._buffer(int(key)).load_state_dict(bstate)
+        self.generator.set_state(state["generator"].cpu())
+
+
+class TorsionalAdjointSampler(PerMoleculeBuffers):
     """Amortised Adjoint Sampling of torsions, conditioned on the molecular graph.
 
     Args:
@@ -385,17 +413,6 @@ class TorsionalAdjointSampler(AdjointTrainer):
     def _load_extra(self, extra: dict[str, Any]) -> None:
         super()._load_extra(extra)
         self.train_smiles = list(extra.get("train_smiles", self.train_smiles))
-
-    def _rank_state(self) -> dict[str, Any]:
-        return {
-            "buffers": {str(k): b.state_dict() for k, b in self.buffers.items()},
-            "generator": self.generator.get_state(),
-        }
-
-    def _load_rank_state(self, state: dict[str, Any]) -> None:
-        for key, bstate in state["buffers"].items():
-            self._buffer(int(key)).load_state_dict(bstate)
-        self.generator.set_state(state["generator"].cpu())
 
     def export(self, path: str | Path, **info: Any) -> Path:
         """Write a small generation-only file: config, EMA weights, training SMILES, ``info``."""
