@@ -5,7 +5,7 @@ The domain CLI hooks this in with :func:`register`::
     lab signal rul train    [--subset FD001|...|SIM] [--model mkdpinn|...] [--out runs] [flags]
     lab signal rul train    --resume runs/rul/<stamp>
     lab signal rul evaluate --run runs/rul/<stamp>
-    lab signal rul adapt    --run runs/rul/<stamp> --target FD004 --k 5
+    lab signal rul adapt    --run runs/rul/<stamp> --target FD003 --k 5
 
 Every field of :class:`~lab.signal.rul.experiment.RULExperimentConfig` is a flag (nested ones as
 ``--data.window 30``, ``--train.epochs 50``, ``--meta.algorithm fomaml``); ``--config FILE``
