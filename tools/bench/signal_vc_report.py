@@ -7,7 +7,9 @@ deterministic systems are identical across seeds), then CLOT-GAN minus the basel
 no conversion (a) per seed, (b) over seeds (mean, SE, two-sided one-sample t test over the
 seed-level differences) and (c) paired over the 10 test sentences (each sentence's CLOT-GAN MCD
 averaged over seeds; mean, SE, t test, sentences lower). Writes the numbers as JSON with
-``--json``.
+``--json``. ``--plot PNG``: the seed-level figure (each seed's CLOT-GAN MCD against the
+baseline and no conversion, per pair); ``--curves JSON...`` adds the validation learning
+curves of ``signal_vc_diag.py`` as a second panel.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("dirs", nargs="+", type=Path, help="one signal_vc.py --out folder per seed")
     p.add_argument("--json", type=Path, default=None)
+    p.add_argument("--plot", type=Path, default=None, help="write the seed-level figure here")
+    p.add_argument("--curves", nargs="*", type=Path, default=[], help="signal_vc_diag.py JSONs")
     args = p.parse_args()
     pairs = sorted(
         set.intersection(*[{f.name for f in d.glob("signal_vc_*.json")} for d in args.dirs])
@@ -112,6 +116,43 @@ def main() -> None:
         report[pair] = out
     if args.json is not None:
         args.json.write_text(json.dumps(report, indent=1) + "\n")
+    if args.plot is not None:
+        plot(report, [json.loads(c.read_text()) for c in args.curves], args.plot)
+
+
+def plot(report: dict, curves: list[dict], path: Path) -> None:
+    from lab.core.report import pyplot, save_figure
+
+    plt = pyplot("labworks-signal[plots]")
+    ncol = 2 if curves else 1
+    fig, axes = plt.subplots(1, ncol, figsize=(5.5 * ncol, 3.6), dpi=100, squeeze=False)
+    ax = axes[0, 0]
+    for i, rep in enumerate(report.values()):
+        sysd = rep["systems"]
+        for key, style in (("no_conversion", "k--"), ("mean_variance", "b:")):
+            ax.plot(
+                [i - 0.3, i + 0.3], [sysd[key]["mcd"]] * 2, style, label=key if i == 0 else None
+            )
+        vals = sysd["clotgan"]["mcd_per_seed"]
+        ax.scatter(
+            [i] * len(vals), vals, color="r", zorder=3, label="CLOT-GAN seeds" if i == 0 else None
+        )
+    ax.set_xticks(range(len(report)), list(report), fontsize=8)
+    ax.set_ylabel("WORLD MCD (dB), test sentences")
+    ax.legend(fontsize=7)
+    if curves:
+        ax = axes[0, 1]
+        for c in curves:
+            ax.plot([r["step"] for r in c["curve"]], [r["feature_mcd"] for r in c["curve"]],
+                    marker="o", ms=3, label=c["tag"])  # fmt: skip
+        c0 = curves[0]
+        ax.axhline(c0["no_conversion"], color="k", ls="--", label="no conversion")
+        ax.axhline(c0["mean_variance"], color="b", ls=":", label="mean/variance")
+        ax.set_xlabel("training step")
+        ax.set_ylabel("feature MCD (dB), validation")
+        ax.set_title(c0["pair"], fontsize=9)
+        ax.legend(fontsize=6, ncol=2)
+    save_figure(fig, path)
 
 
 if __name__ == "__main__":
