@@ -2,7 +2,7 @@
 
     python tools/bench/signal_vc_report.py runs/bench/vc_mcep_s0 runs/bench/vc_mcep_s1
 
-For every pair found in all folders: a markdown table of the systems (mean over seeds; the
+For every pair (each with the folders that hold it): a markdown table of the systems (mean over seeds; the
 deterministic systems are identical across seeds), then CLOT-GAN minus the baseline and minus
 no conversion (a) per seed, (b) over seeds (mean, SE, two-sided one-sample t test over the
 seed-level differences) and (c) paired over the 10 test sentences (each sentence's CLOT-GAN MCD
@@ -51,12 +51,10 @@ def main() -> None:
     p.add_argument("--plot", type=Path, default=None, help="write the seed-level figure here")
     p.add_argument("--curves", nargs="*", type=Path, default=[], help="signal_vc_diag.py JSONs")
     args = p.parse_args()
-    pairs = sorted(
-        set.intersection(*[{f.name for f in d.glob("signal_vc_*.json")} for d in args.dirs])
-    )
+    pairs = sorted({f.name for d in args.dirs for f in d.glob("signal_vc_*.json")})
     report: dict = {}
     for name in pairs:
-        runs = [json.loads((d / name).read_text()) for d in args.dirs]
+        runs = [json.loads((d / name).read_text()) for d in args.dirs if (d / name).is_file()]
         seeds = [r["config"]["seed"] for r in runs]
         pair = runs[0]["pair"]
         sysm = {
