@@ -145,3 +145,29 @@ def test_paper_flag_sets_the_paper_sizes_and_flags_override(tmp_path: Path) -> N
     assert cfg.epochs == 7 and cfg.n_steps == 1000 and cfg.egnn.hidden == 128 and cfg.lr == 1e-4
     cpu = _sampler_config(_parser().parse_args([*base, "--epochs", "7"]))
     assert cpu.epochs == 7 and cpu.egnn.hidden == 32
+
+
+def test_pretrained_dw4_samples_without_training(tmp_path: Path) -> None:
+    """The shipped DW-4 model samples at once; its provenance (command, scores) is reported, a
+    model of another system or an unknown name is refused before any folder is made."""
+    import json
+
+    from lab.core import ConfigError
+    from lab.molecules.particles.pretrained import PRETRAINED, pretrained_provenance
+
+    assert "dw4" in PRETRAINED
+    prov = pretrained_provenance("dw4")
+    assert "train_particles.sh dw4" in prov["command"] and "energy W2" in prov["scores"]
+    out = tmp_path / "run"
+    args = ["particles", "sample", "--energy", "dw4", "--pretrained", "dw4"]
+    main([*args, "--n-samples", "64", "--eval-steps", "20", "--no-plots", "--out", str(out)])
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["pretrained"] == "dw4" and metrics["provenance"] == prov
+    x = np.load(out / "samples.npy")
+    assert x.shape == (64, 8) and np.isfinite(x).all()
+    assert not (out / "checkpoints").exists()  # nothing was trained
+    with pytest.raises(ConfigError, match="not of --energy"):
+        main([*args[:3], "lj13", "--pretrained", "dw4", "--out", str(tmp_path / "y")])
+    with pytest.raises(ConfigError, match="no shipped particle model"):
+        main([*args[:3], "lj13", "--pretrained", "lj13", "--out", str(tmp_path / "y")])
+    assert not (tmp_path / "y").exists()

@@ -37,7 +37,7 @@ from .data import REFERENCE_FILES, data_dir, exact_samples, lattice_start, load_
 from .energies import HarmonicCluster, IsotropicGaussian, ParticleEnergy, make_energy
 from .mala import MALAConfig, mala
 from .metrics import configuration_w2, energy_w2, interatomic_distance_w1, virial
-from .pretrained import PRETRAINED, pretrained_checkpoint
+from .pretrained import PRETRAINED, pretrained_checkpoint, pretrained_provenance
 from .sampler import AdjointSampler, AdjointSamplingConfig
 
 __all__ = [
@@ -192,6 +192,9 @@ def _sample(args: argparse.Namespace) -> int:
     if checkpoint is not None:
         sampler = AdjointSampler.from_checkpoint(checkpoint, energy, device=device)
         summary: dict[str, Any] = {"checkpoint": str(checkpoint)}
+        if args.pretrained is not None:
+            summary["pretrained"] = args.pretrained
+            summary["provenance"] = pretrained_provenance(args.pretrained)
     else:
         sampler = AdjointSampler(energy, cfg, device=device)
         summary = sampler.fit(run_dir=RunDir.open(out), resume=args.resume)
