@@ -250,6 +250,10 @@ class PerMoleculeBuffers(AdjointTrainer):
 class TorsionalAdjointSampler(PerMoleculeBuffers):
     """Amortised Adjoint Sampling of torsions, conditioned on the molecular graph.
 
+    Training is :meth:`fit` of the shared loop :class:`~lab.molecules.training.AdjointTrainer`
+    (checkpoints, exact resume, ``time_limit``); an ETKDG buffer warm start runs first when
+    ``config.warm_start_etkdg`` is set.
+
     Args:
         molecules: training molecules (:class:`MoleculeGraph` with at least one torsion); may be
             empty when the sampler is only used for generation.

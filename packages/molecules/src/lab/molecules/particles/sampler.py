@@ -263,6 +263,9 @@ class AdjointSampler(AdjointTrainer):
         config: an :class:`AdjointSamplingConfig`.
         device: where the network, buffer and simulations live (``None``: CUDA if present).
 
+    Training is :meth:`fit` of the shared loop :class:`~lab.molecules.training.AdjointTrainer`
+    (checkpoints, exact resume, ``time_limit``; also :meth:`save` / :meth:`load`).
+
     Attributes:
         energy_evals: energy (+ gradient) evaluations so far, summed over ranks.
         grad_steps: optimiser steps so far.
