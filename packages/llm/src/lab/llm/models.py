@@ -1,6 +1,8 @@
 """Causal language models built from a config, without downloads (shared by PODS and TnD).
 
 - :func:`tiny_causal_lm`: a GPT-2 or Llama built from a config (random weights).
+- :func:`wrap_causal_tokenizer`: a ``tokenizers.Tokenizer`` as the left-padding causal-LM
+  tokenizer both methods use.
 
 The PODS-only builders that lived here before 0.2 (:func:`build_tokenizer`, :class:`SFTConfig`,
 :func:`sft_warm_start`, :func:`load_smollm2`) moved to :mod:`lab.llm.pods.models`; the old
@@ -15,7 +17,23 @@ import torch
 
 from lab.core import ConfigError, get_device, moved_attributes
 
-__all__ = ["tiny_causal_lm"]
+__all__ = ["tiny_causal_lm", "wrap_causal_tokenizer"]
+
+
+def wrap_causal_tokenizer(tokenizer: Any) -> Any:
+    """Wrap a ``tokenizers.Tokenizer`` as a ``transformers.PreTrainedTokenizerFast`` for causal
+    LMs: special tokens ``<pad>``, ``<eos>``, ``<bos>``, ``<unk>`` (which the tokenizer's
+    vocabulary must hold) and left padding (generation appends on the right)."""
+    from transformers import PreTrainedTokenizerFast
+
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        pad_token="<pad>",
+        eos_token="<eos>",
+        bos_token="<bos>",
+        unk_token="<unk>",
+        padding_side="left",
+    )
 
 
 def tiny_causal_lm(

@@ -20,6 +20,8 @@ import torch
 
 from lab.core import ConfigError, DataError, get_device, progress, require
 
+from ..models import wrap_causal_tokenizer
+
 __all__ = ["SFTConfig", "build_tokenizer", "load_smollm2", "sft_warm_start"]
 
 _SPECIALS = ("<pad>", "<eos>", "<bos>", "<unk>")
@@ -46,7 +48,6 @@ def build_tokenizer(
         ``<unk>`` and left padding.
     """
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
 
     if kind == "char":
         chars = sorted(set("".join(texts))) if texts is not None else sorted(set(_DEFAULT_CHARS))
@@ -71,14 +72,7 @@ def build_tokenizer(
         tok.train_from_iterator(list(texts), trainer=trainer)
     else:
         raise ConfigError(f"kind must be 'char' or 'bpe', got {kind!r}")
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        pad_token="<pad>",
-        eos_token="<eos>",
-        bos_token="<bos>",
-        unk_token="<unk>",
-        padding_side="left",
-    )
+    return wrap_causal_tokenizer(tok)
 
 
 @dataclass(frozen=True)

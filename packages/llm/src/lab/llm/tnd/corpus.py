@@ -32,6 +32,8 @@ import numpy as np
 
 from lab.core import ConfigError, DataError
 
+from ..models import wrap_causal_tokenizer
+
 __all__ = [
     "CDI_WORDS",
     "SEPARATOR",
@@ -738,7 +740,6 @@ def build_word_tokenizer(
     ``<unk>``. Left padding (what :func:`lab.llm.generate_completions` expects).
     """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
 
     counts: Counter[str] = Counter()
     for t in texts:
@@ -761,14 +762,7 @@ def build_word_tokenizer(
     tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     tok.decoder = decoders.WordPiece(prefix="##", cleanup=False)
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        pad_token="<pad>",
-        eos_token="<eos>",
-        bos_token="<bos>",
-        unk_token="<unk>",
-        padding_side="left",
-    )
+    return wrap_causal_tokenizer(tok)
 
 
 @dataclass(frozen=True)
