@@ -202,3 +202,15 @@ def test_export_is_a_small_sampling_checkpoint(tmp_path: Path) -> None:
     assert torch.equal(a, b)
     payload = torch.load(path, weights_only=True)
     assert payload["optimizer"] is None and payload["extra"]["provenance"]["command"] == "lab ..."
+
+
+def test_the_shared_training_loop_requires_its_hooks() -> None:
+    """AdjointTrainer is abstract: a sampler that leaves out a hook cannot be built."""
+    from lab.molecules.training import AdjointTrainer
+
+    class Incomplete(AdjointTrainer):
+        def _simulate_epoch(self) -> dict[str, float]:
+            return {}
+
+    with pytest.raises(TypeError, match="abstract"):
+        Incomplete()  # type: ignore[abstract]

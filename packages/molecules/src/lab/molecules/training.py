@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -78,7 +79,7 @@ def open_run_dir(run_dir: RunDir | str | Path | None) -> RunDir | None:
     return RunDir.open(path)
 
 
-class AdjointTrainer:
+class AdjointTrainer(ABC):
     """The epoch loop of Adjoint Sampling, shared by every sampler of this package.
 
     One epoch: simulate the current controlled SDE and store its end points with their lean
@@ -94,7 +95,7 @@ class AdjointTrainer:
     Subclasses set ``config``, ``device``, ``model``, ``ema``, ``optimizer``, ``generator``
     (and ``lr_scheduler`` when they have one), call :meth:`_init_counters`, and implement
     :meth:`_simulate_epoch`, :meth:`_loss_batches`, :meth:`_rank_state` and
-    :meth:`_load_rank_state`.
+    :meth:`_load_rank_state` (abstract: a subclass without them cannot be instantiated).
     """
 
     config: Any
@@ -116,24 +117,27 @@ class AdjointTrainer:
 
     # ------------------------------------------------------------------ hooks
 
+    @abstractmethod
     def _simulate_epoch(self) -> dict[str, float]:
         """Simulate, evaluate energies and store end points; count ``energy_evals`` (summed
         over ranks) and ``nonfinite_skipped``. Returns the epoch's statistics for the log."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _loss_batches(self, trainer: torch.nn.Module) -> Iterator[Tensor]:
         """The epoch's losses, one per optimiser step (``trainer`` is the DDP-wrapped model)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _rank_state(self) -> dict[str, Any]:
         """This rank's buffers and generator state (saved beside each checkpoint)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _load_rank_state(self, state: dict[str, Any]) -> None:
-        raise NotImplementedError
+        """Restore what :meth:`_rank_state` returned."""
 
     def _before_fit(self) -> None:
-        """Called by :meth:`fit` when it does not resume (e.g. a buffer warm start)."""
+        """Called by :meth:`fit` when it does not resume (e.g. a buffer warm start); by default
+        nothing."""
+        return None
 
     def _extra(self) -> dict[str, Any]:
         """What a checkpoint stores besides weights and optimiser: EMA, counters, config."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import math
+from abc import abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -232,8 +233,9 @@ class PerMoleculeBuffers(AdjointTrainer):
 
     buffers: dict[int, ReplayBuffer]
 
+    @abstractmethod
     def _buffer(self, idx: int) -> ReplayBuffer:
-        raise NotImplementedError
+        """Molecule ``idx``'s buffer, created on first use."""
 
     def _rank_state(self) -> dict[str, Any]:
         return {
