@@ -13,13 +13,21 @@ Torch: on CPU machines each venv gets the torch build given by ``LABWORKS_TORCH`
 (CUDA) torch, ``LABWORKS_REUSE_TORCH=1`` creates venvs with ``--system-site-packages`` and
 installs no torch, so the machine's own build is used. Torch pins live here, never in the
 packages' own dependencies.
+
+Disk: every venv holds its own torch (1-3 GB each, about 26 GB for the default sessions).
+``LABWORKS_NOX_CLEANUP=1`` (set by ``.ci/run``) removes each session's venv as soon as the
+session ends, pass or fail, so a CI machine needs room for one venv at a time.
 """
 
 from __future__ import annotations
 
+import functools
 import os
+import shutil
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import nox
 
@@ -38,6 +46,23 @@ nox.options.reuse_existing_virtualenvs = False
 nox.needs_version = ">=2024.10.9"
 
 VENV_PARAMS = ["--system-site-packages"] if REUSE_TORCH else []
+CLEANUP = os.environ.get("LABWORKS_NOX_CLEANUP", "") not in ("", "0")
+
+
+def ephemeral(func: Callable[..., None]) -> Callable[..., None]:
+    """Remove the session's venv when the session ends (only with ``LABWORKS_NOX_CLEANUP=1``)."""
+
+    @functools.wraps(func)
+    def wrapper(session: nox.Session, *args: Any, **kwargs: Any) -> None:
+        try:
+            func(session, *args, **kwargs)
+        finally:
+            location = getattr(session.virtualenv, "location", None)
+            if CLEANUP and location and Path(location).is_dir():
+                shutil.rmtree(location, ignore_errors=True)
+                session.log(f"removed {location} (LABWORKS_NOX_CLEANUP=1)")
+
+    return wrapper
 
 
 def _group(name: str) -> list[str]:
@@ -84,6 +109,7 @@ def _pytest(session: nox.Session, *args: str) -> None:
 
 @nox.session(venv_params=VENV_PARAMS)
 @nox.parametrize("domain", ALL)
+@ephemeral
 def tests(session: nox.Session, domain: str) -> None:
     """One domain's fast test suite in a venv holding only labworks-core and that domain."""
     _apt_note(session, domain)
@@ -97,6 +123,7 @@ def tests(session: nox.Session, domain: str) -> None:
 
 
 @nox.session(venv_params=VENV_PARAMS)
+@ephemeral
 def integration(session: nox.Session) -> None:
     """Every domain in one venv, then tests/integration (examples composing domains)."""
     _install(
@@ -108,6 +135,7 @@ def integration(session: nox.Session) -> None:
 
 
 @nox.session
+@ephemeral
 def lint(session: nox.Session) -> None:
     session.install(*_group("lint"))
     session.run("ruff", "check", ".")
@@ -115,6 +143,7 @@ def lint(session: nox.Session) -> None:
 
 
 @nox.session(venv_params=VENV_PARAMS)
+@ephemeral
 def typecheck(session: nox.Session) -> None:
     _install(session, *[_extras(d, "plots") for d in ALL], groups=("typecheck",))
     mods = [arg for d in ALL for arg in ("-p", f"lab.{d}")]
@@ -122,6 +151,7 @@ def typecheck(session: nox.Session) -> None:
 
 
 @nox.session(venv_params=VENV_PARAMS)
+@ephemeral
 def docs(session: nox.Session) -> None:
     """mkdocs build --strict (API pages from docstrings across the namespace)."""
     _install(session, *[_extras(d, "plots") for d in ALL], groups=("docs",))
@@ -129,6 +159,7 @@ def docs(session: nox.Session) -> None:
 
 
 @nox.session(venv_params=VENV_PARAMS)
+@ephemeral
 def demo(session: nox.Session) -> None:
     """The main job: every domain's demo on embedded defaults, report under runs/demo."""
     _install(session, *[_extras(d, "demo") for d in ALL], groups=())
@@ -139,6 +170,7 @@ def demo(session: nox.Session) -> None:
 
 @nox.session(venv_params=VENV_PARAMS)
 @nox.parametrize("domain", DOMAINS)
+@ephemeral
 def demo_smoke(session: nox.Session, domain: str) -> None:
     """Core + one domain's [demo] extra in a fresh venv, then its demos at tiny size.
 
@@ -162,6 +194,7 @@ def demo_smoke(session: nox.Session, domain: str) -> None:
 
 @nox.session(venv_params=VENV_PARAMS, default=False)
 @nox.parametrize("domain", DOMAINS or ["core"])
+@ephemeral
 def bench(session: nox.Session, domain: str) -> None:
     """Run tools/bench/<domain>_*.py (CPU-sized defaults; pass --paper for GPU sizes)."""
     _install(session, _extras("core", "plots"), _extras(domain, "bench", "plots", "test"))
@@ -173,6 +206,7 @@ def bench(session: nox.Session, domain: str) -> None:
 
 
 @nox.session(venv_params=["--system-site-packages"], default=False)
+@ephemeral
 def gpu(session: nox.Session) -> None:
     """GPU tests (-m gpu) with the machine's own CUDA torch (installed outside the venv)."""
     session.install(*[_extras(d, "test", "plots") for d in ALL], *_group("test"))
