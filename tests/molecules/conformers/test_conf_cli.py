@@ -149,6 +149,21 @@ def test_conformers_command_warm_start(tmp_path: Path, capsys: pytest.CaptureFix
     assert summary["warm_start"] and summary["n_conformers"] == 3 and len(_read(out)) == 3
 
 
+def test_conformers_command_spreads_over_stereoisomers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "s.sdf"
+    smiles = "O=C(O)C=CC(=O)c1ccccc1"  # E/Z left unassigned
+    argv = ["conformers", "generate", smiles, "-n", "4", "-o", str(out), "--steps", "5"]
+    assert main(argv) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["stereo"] == "enumerate" and len(summary["stereoisomers"]) == 2
+    assert {m.GetProp("stereoisomer") for m in _read(out)} == set(summary["stereoisomers"])
+    with pytest.warns(UserWarning, match="stereo='base'"):
+        assert main([*argv, "--stereo", "base"]) == 0
+    assert json.loads(capsys.readouterr().out)["stereoisomers"] == []
+
+
 def test_demo_measures_coverage_and_writes_a_plot(tmp_path: Path) -> None:
     from lab.molecules.conformers.demo import demo
 

@@ -30,12 +30,15 @@ from .evaluation import (
     valid_conformers,
     write_sdf,
 )
-from .generate import generate_conformers, load_pretrained, pretrained_path
+from .generate import Stereo, generate_conformers, load_pretrained, pretrained_path
 from .graph import (
     ROTATABLE_SMARTS,
     MoleculeError,
     MoleculeGraph,
     dihedral,
+    parse_smiles,
+    stereoisomer_count,
+    stereoisomer_graphs,
     torsions_to_coordinates,
 )
 from .mmff import MMFFEnergy, mmff_energies
@@ -54,6 +57,7 @@ __all__ = [
     "MoleculeError",
     "MoleculeFilter",
     "MoleculeGraph",
+    "Stereo",
     "TorsionControlNet",
     "TorsionNetConfig",
     "TorsionalAdjointSampler",
@@ -72,6 +76,7 @@ __all__ = [
     "load_smiles",
     "mmff_energies",
     "mmff_relax",
+    "parse_smiles",
     "periodic_bridge",
     "pretrained_path",
     "rdkit_nci_path",
@@ -79,6 +84,8 @@ __all__ = [
     "rmsd_matrix",
     "simulate_torsions",
     "split_molecules",
+    "stereoisomer_count",
+    "stereoisomer_graphs",
     "torsion_energy",
     "torsions_to_coordinates",
     "training_molecules",

@@ -2,7 +2,7 @@
 
 lab molecules conformers train --out runs/conformers [--n-train 300] [--epochs 100] [--export m.pt]
 lab molecules conformers generate "CCOc1ccccc1C(=O)NCCN(C)C" -n 50 -o out.sdf [--model m.pt]
-    [--relax] [--warm-start]
+    [--relax] [--warm-start] [--stereo enumerate|base]
 torchrun --nproc_per_node=2 -m lab.molecules.conformers.cli train --out runs/conf
 """
 
@@ -73,6 +73,8 @@ def _generate(args: argparse.Namespace) -> int:
         model=args.model,
         relax=args.relax,
         warm_start=args.warm_start,
+        stereo=args.stereo,
+        max_isomers=args.max_isomers,
         n_steps=args.steps,
         seed=args.seed,
         reject_invalid=args.reject_invalid,
@@ -87,6 +89,10 @@ def _generate(args: argparse.Namespace) -> int:
         "n_conformers": mol.GetNumConformers(),
         "relaxed": bool(args.relax),
         "warm_start": bool(args.warm_start),
+        "stereo": args.stereo,
+        "stereoisomers": json.loads(mol.GetProp("stereoisomers"))
+        if mol.HasProp("stereoisomers")
+        else [],
         "mmff_energy_mean": float(np.mean(e)),
         "mmff_energy_min": float(np.min(e)),
         "keeps_graph": float(keeps_graph(mol).mean()),
@@ -130,6 +136,14 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="build each conformer on its own ETKDG conformer (bond lengths, angles, rings)",
     )
+    g.add_argument(
+        "--stereo",
+        choices=("enumerate", "base"),
+        default="enumerate",
+        help="unassigned chiral centres / double bonds: spread the conformers over every "
+        "stereoisomer (default) or keep the one base conformer's (the paper's scheme)",
+    )
+    g.add_argument("--max-isomers", type=int, default=32, help="most stereoisomers enumerated")
     g.add_argument("--steps", type=int, default=None, help="SDE steps (default: the model's)")
     g.add_argument(
         "--integrator",

@@ -23,7 +23,7 @@ from .evaluation import (
     reference_ensemble,
     rmsd_matrix,
 )
-from .generate import generate_conformers
+from .generate import Stereo, generate_conformers
 from .graph import MoleculeGraph
 from .mmff import mmff_energies
 from .sampler import TorsionalAdjointSampler
@@ -46,10 +46,11 @@ def adjoint_generator(
     warm_start: bool = False,
     reject_invalid: bool = True,
     integrator: Integrator | None = None,
+    stereo: Stereo = "enumerate",
 ) -> Generator:
     """A :data:`Generator` drawing torsions from ``sampler`` (see :func:`generate_conformers`
-    for ``warm_start``, ``reject_invalid`` and ``integrator``; ``reject_invalid=False`` gives the raw samples
-    that the paper reports)."""
+    for ``warm_start``, ``reject_invalid``, ``integrator`` and ``stereo``;
+    ``reject_invalid=False, stereo="base"`` gives the raw samples as the paper makes them)."""
 
     def gen(graph: MoleculeGraph, n: int, seed: int) -> Chem.Mol:
         return generate_conformers(
@@ -61,6 +62,7 @@ def adjoint_generator(
             warm_start=warm_start,
             reject_invalid=reject_invalid,
             integrator=integrator,
+            stereo=stereo,
         )
 
     return gen

@@ -11,6 +11,7 @@ and generated conformer ``j``,
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -245,12 +246,15 @@ def valid_conformers(mol: Chem.Mol, *, clash_factor: float = 0.5) -> np.ndarray:
 
 def write_sdf(mol: Chem.Mol, path: str | Path, *, energies: bool = True) -> Path:
     """Write every conformer of ``mol`` as one SDF record (with its MMFF94 energy, kcal/mol,
-    in the ``MMFF_energy`` property when ``energies``)."""
+    in the ``MMFF_energy`` property when ``energies``, and, for conformers of several
+    stereoisomers (:func:`~.generate.generate_conformers`), the isomer's SMILES in
+    ``stereoisomer``)."""
     p = Path(path)
     if mol.GetNumConformers() == 0:
         raise DataError("write_sdf needs a molecule with conformers")
     p.parent.mkdir(parents=True, exist_ok=True)
     es = mmff_energies(mol) if energies else None
+    isomers = json.loads(mol.GetProp("stereoisomers")) if mol.HasProp("stereoisomers") else None
     writer = Chem.SDWriter(str(p))
     try:
         for k, conf in enumerate(mol.GetConformers()):
@@ -258,6 +262,9 @@ def write_sdf(mol: Chem.Mol, path: str | Path, *, energies: bool = True) -> Path
             m.SetProp("_Name", f"{Chem.MolToSmiles(Chem.RemoveHs(mol))} conformer {k}")
             if es is not None:
                 m.SetDoubleProp("MMFF_energy", float(es[k]))
+            if isomers is not None and conf.HasProp("stereoisomer"):
+                m.SetProp("stereoisomer", isomers[conf.GetIntProp("stereoisomer")])
+            m.ClearProp("stereoisomers")
             writer.write(m, confId=conf.GetId())
     finally:
         writer.close()

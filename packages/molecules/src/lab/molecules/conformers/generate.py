@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import warnings
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
+from typing import Literal
 
 import torch
 from rdkit import Chem
@@ -12,10 +16,13 @@ from lab.core import ConfigError, DataError
 
 from ..sde import Integrator
 from .evaluation import etkdg_conformers, mmff_relax, valid_conformers
-from .graph import MoleculeGraph
+from .graph import MoleculeGraph, stereoisomer_count, stereoisomer_graphs
 from .sampler import TorsionalAdjointSampler
 
-__all__ = ["PRETRAINED", "generate_conformers", "load_pretrained", "pretrained_path"]
+__all__ = ["PRETRAINED", "Stereo", "generate_conformers", "load_pretrained", "pretrained_path"]
+
+#: How :func:`generate_conformers` treats unassigned stereo elements (see there).
+Stereo = Literal["enumerate", "base"]
 
 #: File name of the checkpoint shipped inside the package (see docs/molecules-conformers.md).
 PRETRAINED = "torsional_nci.pt"
@@ -63,6 +70,62 @@ def _sample_coords(
     return graph.coordinates(phi.detach().cpu().double())
 
 
+def _graph_coords(
+    graph: MoleculeGraph,
+    m: int,
+    get_sampler: Callable[[], TorsionalAdjointSampler],
+    *,
+    warm_start: bool,
+    n_steps: int | None,
+    seed: int,
+    reject_invalid: bool,
+    clash_factor: float,
+    max_rounds: int,
+    integrator: Integrator | None,
+) -> torch.Tensor:
+    """``m`` conformers' coordinates on one base graph (rejection rounds included)."""
+    if graph.n_torsions == 0:  # rigid: copies of the base conformer, no model needed
+        return graph.coords0.unsqueeze(0).expand(m, -1, -1).clone()
+    sampler = get_sampler()
+    gen = torch.Generator(device=sampler.device).manual_seed(int(seed))
+    kept: list[torch.Tensor] = []
+    found = 0
+    for round_ in range(max_rounds if reject_invalid else 1):
+        coords = _sample_coords(
+            graph,
+            sampler,
+            m - found,
+            warm_start=warm_start,
+            n_steps=n_steps,
+            generator=gen,
+            seed=seed + round_,
+            integrator=integrator,
+        )
+        if reject_invalid:
+            ok = valid_conformers(graph.to_mol(coords), clash_factor=clash_factor)
+            coords = coords[torch.from_numpy(ok)]
+        kept.append(coords)
+        found += coords.shape[0]
+        if found >= m:
+            break
+    if found < m:
+        raise DataError(
+            f"only {found} of {m} sampled conformers of {Chem.MolToSmiles(graph.mol)!r} keep "
+            f"the graph without clashes after {max_rounds} rounds; raise max_rounds or pass "
+            "reject_invalid=False"
+        )
+    return torch.cat(kept)[:m]
+
+
+def _unassigned_mol(mol: Chem.Mol) -> Chem.Mol:
+    """A copy without conformers and without stereo tags (RDKit's ``RemoveStereochemistry``):
+    a container for conformers of different stereoisomers of one molecule."""
+    out = Chem.Mol(mol)
+    out.RemoveAllConformers()
+    Chem.RemoveStereochemistry(out)
+    return out
+
+
 def generate_conformers(
     molecule: str | Chem.Mol | MoleculeGraph,
     n: int,
@@ -70,6 +133,8 @@ def generate_conformers(
     model: TorsionalAdjointSampler | str | Path | None = None,
     relax: bool = False,
     warm_start: bool = False,
+    stereo: Stereo = "enumerate",
+    max_isomers: int = 32,
     max_iters: int = 500,
     n_steps: int | None = None,
     seed: int = 0,
@@ -84,24 +149,40 @@ def generate_conformers(
     Torsions are sampled by the torsional Adjoint Sampler ``model`` (a sampler, a checkpoint
     path, or ``None`` for the shipped model) and set on one ETKDG conformer (bond lengths and
     angles); ``relax=True`` then minimises each conformer with MMFF94 (``max_iters`` steps).
+
+    ``stereo`` (OURS; the paper builds every sample on one ETKDG conformer): a torsional
+    sampler cannot change chiral centres or double-bond E/Z, so the base conformer fixes them.
+    ``"enumerate"`` (default) enumerates the stereo elements that ``molecule`` leaves
+    unassigned (:func:`~.graph.stereoisomer_graphs`, at most ``max_isomers``), embeds one base
+    conformer per stereoisomer and spreads the ``n`` conformers evenly over them in a random
+    isomer order drawn from ``seed`` (uniform over isomers, as ETKDG draws unassigned stereo;
+    not Boltzmann-weighted). The conformers come in isomer blocks; the returned Mol then has
+    its stereo tags cleared (each conformer's stereo is in its 3D coordinates), and its
+    ``stereoisomers`` property lists the isomers' SMILES and each conformer's
+    ``stereoisomer`` int property indexes that list. Assigned stereo and a molecule with one
+    isomer are unaffected. ``"base"`` is the paper's scheme: one base conformer, one
+    stereoisomer, and a ``UserWarning`` when the molecule has several.
+
     ``warm_start=True`` (OURS: our reading of the paper's RDKit warm-up for generation) embeds
-    ``n`` ETKDG conformers first and builds conformer ``k`` on ETKDG conformer ``k``: its bond
-    lengths, angles and ring puckers come from that conformer, its torsions from the sampler
-    (the memoryless SDE forgets any start value, so the rigid geometry is what a warm start
-    can carry).
+    ETKDG conformers first and builds each conformer on its own ETKDG conformer: its bond
+    lengths, angles, ring puckers and stereo come from that conformer, its torsions from the
+    sampler (the memoryless SDE forgets any start value, so the rigid geometry is what a warm
+    start can carry). With ``stereo="enumerate"`` the ETKDG conformers are embedded per
+    stereoisomer.
     ``reject_invalid=True`` (OURS; the paper reports raw samples) keeps only raw conformers
     that keep the molecular graph and have no clash (:func:`~.evaluation.valid_conformers`
     with ``clash_factor``) and samples again for the rejected ones, up to ``max_rounds``
     rounds; every returned conformer is then valid before any relaxation.
     ``integrator`` (``euler`` / ``heun``) overrides the model's ``config.integrator`` for the
     SDE (see :func:`~.sampler.simulate_torsions`).
-    A molecule without rotatable bonds yields ``n`` copies of its ETKDG conformer (relaxed when
-    ``relax``).
+    A molecule without rotatable bonds yields ``n`` copies of its base conformer(s) (relaxed
+    when ``relax``).
 
     Returns:
         An RDKit Mol with explicit hydrogens and ``n`` conformers.
 
     Raises:
+        ConfigError: ``n``, ``max_rounds`` or ``max_isomers`` below 1, or an unknown ``stereo``.
         DataError: with ``reject_invalid``, when ``max_rounds`` rounds gave fewer than ``n``
             valid conformers (the count found is named).
     """
@@ -109,49 +190,68 @@ def generate_conformers(
         raise ConfigError(f"number of conformers must be >= 1, got {n}")
     if max_rounds < 1:
         raise ConfigError(f"max_rounds must be >= 1, got {max_rounds}")
-    graph = (
-        molecule
-        if isinstance(molecule, MoleculeGraph)
-        else MoleculeGraph.from_smiles(molecule, seed=seed)
-        if isinstance(molecule, str)
-        else MoleculeGraph.from_mol(molecule, seed=seed)
-    )
-    if graph.n_torsions == 0:  # rigid: copies of the base conformer, no model needed
-        mol = graph.to_mol(graph.coords0.unsqueeze(0).expand(n, -1, -1))
-        return mmff_relax(mol, max_iters=max_iters) if relax else mol
-    if model is None:
-        sampler = load_pretrained(device)
-    elif isinstance(model, TorsionalAdjointSampler):
-        sampler = model
+    if stereo not in ("enumerate", "base"):
+        raise ConfigError(f"stereo must be 'enumerate' or 'base', got {stereo!r}")
+    if stereo == "base":
+        graph = (
+            molecule
+            if isinstance(molecule, MoleculeGraph)
+            else MoleculeGraph.from_smiles(molecule, seed=seed)
+            if isinstance(molecule, str)
+            else MoleculeGraph.from_mol(molecule, seed=seed)
+        )
+        count = stereoisomer_count(graph.mol)
+        if count > 1:
+            warnings.warn(
+                f"{graph.smiles!r} has up to {count} stereoisomers from unassigned stereo "
+                "elements; stereo='base' samples only the one its base conformer embodies",
+                UserWarning,
+                stacklevel=2,
+            )
+        graphs = [graph]
     else:
-        sampler = TorsionalAdjointSampler.from_checkpoint(model, device=device)
-    gen = torch.Generator(device=sampler.device).manual_seed(int(seed))
-    kept: list[torch.Tensor] = []
-    found = 0
-    for round_ in range(max_rounds if reject_invalid else 1):
-        need = n - found
-        coords = _sample_coords(
-            graph,
-            sampler,
-            need,
-            warm_start=warm_start,
-            n_steps=n_steps,
-            generator=gen,
-            seed=seed + round_,
-            integrator=integrator,
+        graphs = stereoisomer_graphs(molecule, seed=seed, max_isomers=max_isomers)
+    counts = [n // len(graphs) + (i < n % len(graphs)) for i in range(len(graphs))]
+    cache: list[TorsionalAdjointSampler] = []
+
+    def get_sampler() -> TorsionalAdjointSampler:
+        if not cache:
+            if model is None:
+                cache.append(load_pretrained(device))
+            elif isinstance(model, TorsionalAdjointSampler):
+                cache.append(model)
+            else:
+                cache.append(TorsionalAdjointSampler.from_checkpoint(model, device=device))
+        return cache[0]
+
+    pairs = [(g, m) for g, m in zip(graphs, counts, strict=True) if m > 0]
+    coords = torch.cat(
+        [
+            _graph_coords(
+                g,
+                m,
+                get_sampler,
+                warm_start=warm_start,
+                n_steps=n_steps,
+                seed=seed + 7919 * i,
+                reject_invalid=reject_invalid,
+                clash_factor=clash_factor,
+                max_rounds=max_rounds,
+                integrator=integrator,
+            )
+            for i, (g, m) in enumerate(pairs)
+        ]
+    )
+    mol = graphs[0].to_mol(coords)
+    if len(graphs) > 1:
+        out = _unassigned_mol(mol)
+        for conf in mol.GetConformers():
+            out.AddConformer(conf, assignId=False)
+        out.SetProp(
+            "stereoisomers", json.dumps([Chem.MolToSmiles(Chem.RemoveHs(g.mol)) for g, _ in pairs])
         )
-        if reject_invalid:
-            ok = valid_conformers(graph.to_mol(coords), clash_factor=clash_factor)
-            coords = coords[torch.from_numpy(ok)]
-        kept.append(coords)
-        found += coords.shape[0]
-        if found >= n:
-            break
-    if found < n:
-        raise DataError(
-            f"only {found} of {n} sampled conformers of {Chem.MolToSmiles(graph.mol)!r} keep "
-            f"the graph without clashes after {max_rounds} rounds; raise max_rounds or pass "
-            "reject_invalid=False"
-        )
-    mol = graph.to_mol(torch.cat(kept)[:n])
+        index = [i for i, (_, m) in enumerate(pairs) for _ in range(m)]
+        for conf, k in zip(out.GetConformers(), index, strict=True):
+            conf.SetIntProp("stereoisomer", k)
+        mol = out
     return mmff_relax(mol, max_iters=max_iters) if relax else mol

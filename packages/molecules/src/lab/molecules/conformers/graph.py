@@ -9,6 +9,8 @@ torsion the smaller fragment (fewer atoms) rotates about the bond axis.
 
 from __future__ import annotations
 
+import random
+import warnings
 from collections import deque
 from dataclasses import dataclass
 
@@ -16,6 +18,11 @@ import numpy as np
 import torch
 from rdkit import Chem, rdBase
 from rdkit.Chem import rdDistGeom
+from rdkit.Chem.EnumerateStereoisomers import (
+    EnumerateStereoisomers,
+    GetStereoisomerCount,
+    StereoEnumerationOptions,
+)
 from torch import Tensor
 
 from lab.core import ConfigError, DataError, get_device
@@ -27,6 +34,9 @@ __all__ = [
     "MoleculeError",
     "MoleculeGraph",
     "dihedral",
+    "parse_smiles",
+    "stereoisomer_count",
+    "stereoisomer_graphs",
     "torsions_to_coordinates",
 ]
 
@@ -225,13 +235,7 @@ class MoleculeGraph:
         Raises:
             MoleculeError: the SMILES does not parse (named in the message), or embedding fails.
         """
-        if not isinstance(smiles, str) or not smiles.strip():
-            raise MoleculeError(f"not a SMILES string: {smiles!r}")
-        with rdBase.BlockLogs():
-            mol = Chem.MolFromSmiles(smiles)
-        if mol is None:
-            raise MoleculeError(f"RDKit cannot parse the SMILES {smiles!r}")
-        return cls.from_mol(mol, seed=seed, hydrogen_rotors=hydrogen_rotors)
+        return cls.from_mol(parse_smiles(smiles), seed=seed, hydrogen_rotors=hydrogen_rotors)
 
     # ------------------------------------------------------------------ properties
 
@@ -322,3 +326,124 @@ def torsions_to_coordinates(
         mask = graph.moving_mask[k].to(dev).view(1, -1, 1)
         x = torch.where(mask, rotated, x)
     return x
+
+
+def parse_smiles(smiles: str) -> Chem.Mol:
+    """``Chem.MolFromSmiles`` with RDKit's log silenced and a :class:`MoleculeError` naming a
+    SMILES that does not parse."""
+    if not isinstance(smiles, str) or not smiles.strip():
+        raise MoleculeError(f"not a SMILES string: {smiles!r}")
+    with rdBase.BlockLogs():
+        mol = Chem.MolFromSmiles(smiles)
+    if mol is None:
+        raise MoleculeError(f"RDKit cannot parse the SMILES {smiles!r}")
+    return mol
+
+
+def stereoisomer_count(mol: Chem.Mol) -> int:
+    """Upper bound on the stereoisomers of the stereo elements ``mol``'s tags leave unassigned
+    (RDKit's ``GetStereoisomerCount``; 1 when everything is assigned)."""
+    topo = Chem.Mol(mol)
+    topo.RemoveAllConformers()
+    return int(GetStereoisomerCount(topo, options=StereoEnumerationOptions(onlyUnassigned=True)))
+
+
+def stereoisomer_graphs(
+    molecule: str | Chem.Mol | MoleculeGraph,
+    *,
+    seed: int = 0,
+    max_isomers: int = 32,
+    hydrogen_rotors: bool = False,
+) -> list[MoleculeGraph]:
+    """One :class:`MoleculeGraph` per stereoisomer of the stereo elements ``molecule`` leaves
+    unassigned (OURS; the paper's torsional sampler uses one ETKDG conformer).
+
+    A torsional sampler only turns rotatable bonds: bond lengths, angles, ring puckers, chiral
+    centres and double-bond E/Z all come from the base conformer. For a SMILES such as
+    ``OCCNC(c1ccc(Cl)cc1)C(O)c1ccc(Cl)cc1`` (two unassigned centres) one ETKDG conformer fixes
+    one of four stereoisomers, while ETKDG itself draws them at random. This function
+    enumerates the unassigned chiral centres and double bonds with RDKit's
+    ``EnumerateStereoisomers`` (``onlyUnassigned``, ``unique``) and embeds one ETKDG base
+    conformer per isomer (seed ``seed + i``); assigned stereo is kept. When ``molecule``
+    carries a 3D conformer (a :class:`MoleculeGraph`, or a Mol with a conformer), the isomer
+    that conformer embodies keeps it as its base. Isomers are returned in a random order drawn
+    from ``seed``.
+
+    Args:
+        molecule: SMILES, RDKit Mol or :class:`MoleculeGraph`.
+        seed: seeds the ETKDG embeddings and, above ``max_isomers``, the random subset.
+        max_isomers: the most isomers returned; a molecule with more gets a random subset of
+            ``max_isomers`` and a ``UserWarning`` naming both counts.
+        hydrogen_rotors: passed to :class:`MoleculeGraph`.
+
+    Returns:
+        At least one graph; all share the atom order of ``molecule`` (hydrogens added).
+
+    Raises:
+        ConfigError: ``max_isomers < 1``.
+        MoleculeError: no isomer could be embedded (each failure is named). An isomer that
+            ETKDG cannot embed (e.g. a trans double bond in a small ring) is left out with a
+            ``UserWarning`` naming it.
+    """
+    if max_isomers < 1:
+        raise ConfigError(f"max_isomers must be >= 1, got {max_isomers}")
+    base: MoleculeGraph | None = None
+    if isinstance(molecule, MoleculeGraph):
+        base, mol = molecule, molecule.mol
+    elif isinstance(molecule, str):
+        mol = parse_smiles(molecule)
+    elif isinstance(molecule, Chem.Mol):
+        mol = molecule
+        if molecule.GetNumConformers() > 0:
+            base = MoleculeGraph.from_mol(molecule, seed=seed, hydrogen_rotors=hydrogen_rotors)
+    else:
+        raise MoleculeError(
+            f"expected a SMILES, an RDKit Mol or a MoleculeGraph, got {type(molecule).__name__}"
+        )
+    topo = Chem.Mol(mol)
+    topo.RemoveAllConformers()
+    opts = StereoEnumerationOptions(onlyUnassigned=True, unique=True)
+    total = stereoisomer_count(topo)
+    if total > max_isomers:
+        warnings.warn(
+            f"{Chem.MolToSmiles(Chem.RemoveHs(topo))!r} has up to {total} stereoisomers from unassigned stereo "
+            f"elements; using a random subset of max_isomers={max_isomers}",
+            UserWarning,
+            stacklevel=2,
+        )
+        opts = StereoEnumerationOptions(
+            onlyUnassigned=True, unique=True, maxIsomers=max_isomers, rand=int(seed) + 1
+        )
+    isomers = list(EnumerateStereoisomers(topo, options=opts))
+    if len(isomers) <= 1:
+        if base is not None:
+            return [base]
+        return [MoleculeGraph.from_mol(topo, seed=seed, hydrogen_rotors=hydrogen_rotors)]
+    random.Random(int(seed)).shuffle(isomers)
+    base_key = None
+    if base is not None:  # the base conformer's isomer, with tags assigned from its 3D geometry
+        tagged = Chem.Mol(base.mol)
+        Chem.AssignStereochemistryFrom3D(tagged)
+        base_key = Chem.MolToSmiles(Chem.RemoveHs(tagged))
+    graphs: list[MoleculeGraph] = []
+    failed: list[str] = []
+    for i, iso in enumerate(isomers[:max_isomers]):
+        key = Chem.MolToSmiles(Chem.RemoveHs(iso))
+        if base is not None and key == base_key:
+            graphs.append(MoleculeGraph(tagged, hydrogen_rotors=base.hydrogen_rotors))
+            continue
+        try:
+            graphs.append(
+                MoleculeGraph.from_mol(iso, seed=seed + i, hydrogen_rotors=hydrogen_rotors)
+            )
+        except MoleculeError:
+            failed.append(key)
+    if not graphs:
+        raise MoleculeError(f"ETKDG could not embed any stereoisomer: {failed}")
+    if failed:
+        warnings.warn(
+            f"left out {len(failed)} stereoisomer(s) that ETKDG cannot embed: {failed}",
+            UserWarning,
+            stacklevel=2,
+        )
+    return graphs
