@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from rdkit import Chem
 from scipy import stats
 
 from lab.core import get_device, set_seed
@@ -53,17 +54,23 @@ from lab.molecules.conformers import (
     rdkit_nci_path,
     simulate_torsions,
     split_molecules,
+    stereoisomer_graphs,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def base_generator(sampler: TorsionalAdjointSampler, n_steps: int):
-    """The untrained base process (control = 0): wrapped normal torsions, ~uniform for sigma=pi."""
+def base_generator(sampler: TorsionalAdjointSampler, n_steps: int, *, stereo: str = "base"):
+    """The untrained base process (control = 0): wrapped normal torsions, ~uniform for sigma=pi.
 
-    def gen(graph: MoleculeGraph, n: int, seed: int):
+    ``stereo="enumerate"`` spreads the conformers over the stereoisomers exactly as
+    :func:`generate_conformers` does (same isomers, order and counts), so that the trained
+    model and the base process are compared with the same stereo handling.
+    """
+
+    def one(graph: MoleculeGraph, n: int, seed: int) -> torch.Tensor:
         if graph.n_torsions == 0:
-            return graph.to_mol(graph.coords0.unsqueeze(0).expand(n, -1, -1))
+            return graph.coords0.unsqueeze(0).expand(n, -1, -1).clone()
         g = torch.Generator(device=sampler.device).manual_seed(seed)
         phi = simulate_torsions(
             None,
@@ -72,7 +79,22 @@ def base_generator(sampler: TorsionalAdjointSampler, n_steps: int):
             n_steps=n_steps,
             generator=g,
         )
-        return graph.to_mol(graph.coordinates(phi.view(n, -1).double().cpu()))
+        return graph.coordinates(phi.view(n, -1).double().cpu())
+
+    def gen(graph: MoleculeGraph, n: int, seed: int):
+        graphs = stereoisomer_graphs(graph, seed=seed) if stereo == "enumerate" else [graph]
+        counts = [n // len(graphs) + (i < n % len(graphs)) for i in range(len(graphs))]
+        coords = torch.cat(
+            [
+                one(g, m, seed + 7919 * i)
+                for i, (g, m) in enumerate(zip(graphs, counts, strict=True))
+                if m
+            ]
+        )
+        mol = graphs[0].to_mol(coords)
+        if len(graphs) > 1:
+            Chem.RemoveStereochemistry(mol)  # the conformers hold several stereoisomers
+        return mol
 
     return gen
 
@@ -126,7 +148,7 @@ def plots(result: dict, metrics_file: Path | None, out: Path) -> list[str]:
         ("AS, one stereoisomer (paper)", "adjoint raw, one isomer"),
         ("AS, stereoisomers enumerated (default)", "adjoint"),
         ("AS, ETKDG warm start", "adjoint warm-start"),
-        ("base process (untrained)", "base process"),
+        ("base process (untrained), stereoisomers enumerated", "base process"),
         ("ETKDG", "etkdg"),
     ]
     arms = [(label, arm) for label, arm in arms if arm in s]
@@ -251,7 +273,8 @@ def main(argv: list[str] | None = None) -> int:
                 if args.also_model is not None
                 else {}
             ),
-            "base process": base_generator(sampler, sampler.config.eval_steps),
+            "base process, one isomer": base_generator(sampler, sampler.config.eval_steps),
+            "base process": base_generator(sampler, sampler.config.eval_steps, stereo="enumerate"),
             "etkdg": etkdg_generator,
         },
         max_samples=args.max_samples,
@@ -319,6 +342,13 @@ def main(argv: list[str] | None = None) -> int:
                 ("adjoint raw", "adjoint raw, one isomer", "recall_coverage@1"),
                 ("adjoint warm-start+relax", "etkdg+relax", "recall_coverage@0.75"),
                 ("adjoint raw", "adjoint raw, one isomer", "keeps_graph"),
+                ("adjoint+relax", "base process+relax", "recall_coverage@0.75"),
+                ("adjoint raw", "base process", "recall_coverage@0.75"),
+                (
+                    "adjoint raw, one isomer+relax",
+                    "base process, one isomer+relax",
+                    "recall_coverage@0.75",
+                ),
             ]
         },
         "timing": timing_res,

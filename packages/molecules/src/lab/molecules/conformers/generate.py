@@ -117,15 +117,6 @@ def _graph_coords(
     return torch.cat(kept)[:m]
 
 
-def _unassigned_mol(mol: Chem.Mol) -> Chem.Mol:
-    """A copy without conformers and without stereo tags (RDKit's ``RemoveStereochemistry``):
-    a container for conformers of different stereoisomers of one molecule."""
-    out = Chem.Mol(mol)
-    out.RemoveAllConformers()
-    Chem.RemoveStereochemistry(out)
-    return out
-
-
 def generate_conformers(
     molecule: str | Chem.Mol | MoleculeGraph,
     n: int,
@@ -243,15 +234,12 @@ def generate_conformers(
         ]
     )
     mol = graphs[0].to_mol(coords)
-    if len(graphs) > 1:
-        out = _unassigned_mol(mol)
-        for conf in mol.GetConformers():
-            out.AddConformer(conf, assignId=False)
-        out.SetProp(
+    if len(graphs) > 1:  # several stereoisomers: clear the tags, label the conformers
+        Chem.RemoveStereochemistry(mol)
+        mol.SetProp(
             "stereoisomers", json.dumps([Chem.MolToSmiles(Chem.RemoveHs(g.mol)) for g, _ in pairs])
         )
         index = [i for i, (_, m) in enumerate(pairs) for _ in range(m)]
-        for conf, k in zip(out.GetConformers(), index, strict=True):
+        for conf, k in zip(mol.GetConformers(), index, strict=True):
             conf.SetIntProp("stereoisomer", k)
-        mol = out
     return mmff_relax(mol, max_iters=max_iters) if relax else mol
