@@ -82,7 +82,9 @@ def _constraints(session: nox.Session) -> list[str]:
     """A pip constraints file that pins torch, so no dependency can pull another build."""
     if REUSE_TORCH:
         return []
-    path = Path(session.create_tmp()) / "torch-constraint.txt"
+    # not session.create_tmp(): that sets TMPDIR inside this git checkout, and sdists that
+    # version themselves from `git` (pysptk) then build with our commit in their version
+    path = Path(session.virtualenv.location) / "torch-constraint.txt"
     path.write_text(TORCH + "\n")
     return ["-c", str(path)]
 
@@ -185,7 +187,7 @@ def demo_smoke(session: nox.Session, domain: str) -> None:
         session.error(f"labworks-{domain} has no [demo] extra")
     # no dependency groups: only what a user's `pip install 'labworks-<domain>[demo]'` brings
     _install(session, "./packages/core", f"./packages/{domain}[demo]", groups=())
-    out = Path(session.create_tmp()) / "demo"
+    out = Path(session.virtualenv.location) / "demo-out"
     session.env["OMP_NUM_THREADS"] = session.env.get("OMP_NUM_THREADS", "2")
     session.run(
         "lab", "demo", "--domains", domain, "--size", "tiny", "--device", "cpu", "--out", str(out)
