@@ -10,7 +10,8 @@ Methods (one subpackage each):
 Shared by both and re-exported here: the memoryless controlled SDE and its geometric noise
 schedule (:mod:`~lab.molecules.sde`), the E(n)-equivariant :class:`EGNN`
 (:mod:`~lab.molecules.egnn`), the reciprocal adjoint matching loss
-(:mod:`~lab.molecules.loss`), the :class:`ReplayBuffer` (:mod:`~lab.molecules.buffer`), the
+(:mod:`~lab.molecules.loss`), the :class:`ReplayBuffer` (:mod:`~lab.molecules.buffer`),
+importance resampling by path weights (:mod:`~lab.molecules.importance`, OURS), the
 EMA / learning-rate helpers (:mod:`~lab.molecules.training`) and the equivariance test helpers
 (:mod:`~lab.molecules.equivariance`).
 """
@@ -24,8 +25,16 @@ from lab.core import moved_attributes
 from .buffer import ReplayBuffer
 from .egnn import EGNN, EGNNConfig
 from .equivariance import assert_equivariant, assert_invariant, random_orthogonal
+from .importance import ImportanceSamples, importance_resample
 from .loss import adjoint_matching_loss, bridge_sample, lean_adjoint
-from .sde import GeometricNoiseSchedule, com_free_noise, simulate, simulate_trajectory, time_grid
+from .sde import (
+    GeometricNoiseSchedule,
+    com_free_noise,
+    simulate,
+    simulate_trajectory,
+    simulate_with_log_ratio,
+    time_grid,
+)
 from .training import ema_update, lr_factor
 
 try:
@@ -37,6 +46,7 @@ __all__ = [
     "EGNN",
     "EGNNConfig",
     "GeometricNoiseSchedule",
+    "ImportanceSamples",
     "ReplayBuffer",
     "__version__",
     "adjoint_matching_loss",
@@ -45,11 +55,13 @@ __all__ = [
     "bridge_sample",
     "com_free_noise",
     "ema_update",
+    "importance_resample",
     "lean_adjoint",
     "lr_factor",
     "random_orthogonal",
     "simulate",
     "simulate_trajectory",
+    "simulate_with_log_ratio",
     "time_grid",
 ]
 

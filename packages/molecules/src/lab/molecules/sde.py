@@ -44,6 +44,7 @@ __all__ = [
     "com_free_noise",
     "simulate",
     "simulate_trajectory",
+    "simulate_with_log_ratio",
     "time_grid",
 ]
 
@@ -165,8 +166,11 @@ def _euler_maruyama(
     device: torch.device | str | None = None,
     dtype: torch.dtype = torch.float32,
     return_trajectory: bool = False,
+    log_ratio: Tensor | None = None,
 ) -> tuple[Tensor, Tensor | None]:
-    """Shared implementation of :func:`simulate` and :func:`simulate_trajectory`."""
+    """Shared implementation of :func:`simulate`, :func:`simulate_trajectory` and
+    :func:`simulate_with_log_ratio` (which passes a float64 ``log_ratio`` ``[n_samples]`` to
+    accumulate ``log dP_base / dP_u`` of the path into; Euler-Maruyama only)."""
     if n_samples < 1:
         raise ConfigError(f"n_samples must be >= 1, got {n_samples}")
     dev = get_device(device)
@@ -209,6 +213,9 @@ def _euler_maruyama(
             x = x + dk.sqrt() * z
         else:
             drift = control(ts[i].expand(n_samples), x)
+            if log_ratio is not None:  # Euler: the step's drift is the projected control
+                b = remove_com_flat(drift, n_particles, dim) if com_free else drift
+                log_ratio -= (0.5 * dk * b.pow(2).sum(-1) + dk.sqrt() * (z * b).sum(-1)).double()
             pred = x + dk * drift + dk.sqrt() * z
             if integrator == "heun":
                 if com_free:
@@ -310,3 +317,53 @@ def simulate_trajectory(
     )
     assert traj is not None
     return traj
+
+
+def simulate_with_log_ratio(
+    control: Control,
+    schedule: GeometricNoiseSchedule,
+    *,
+    n_samples: int,
+    n_particles: int,
+    dim: int,
+    n_steps: int = 200,
+    grid: TimeGrid | Tensor = "uniform",
+    com_free: bool = True,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> tuple[Tensor, Tensor]:
+    """Euler-Maruyama with exact increments from ``X_0 = 0``, and each path's log likelihood
+    ratio ``log dP_base / dP_u`` (OURS; the paper reports raw samples).
+
+    Both the controlled and the base chain move by Gaussian steps of variance ``dk`` (the base
+    with mean 0, the controlled with mean ``dk b_k``, ``b_k`` the control projected like the
+    noise), so the ratio of the two discrete path densities is exact:
+    ``sum_k -dk |b_k|^2 / 2 - sqrt(dk) z_k . b_k`` (Girsanov's theorem, discretised). The base
+    chain's end point is exactly ``N(0, kappa(1))`` on any grid, so
+    ``log w = -E(X_1)/tau + |X_1|^2 / (2 kappa(1)) + log_ratio`` is the log importance weight
+    of ``X_1`` for ``exp(-E/tau)`` up to a constant: self-normalised, it corrects what the
+    learnt control gets wrong, mode weights included (:func:`~.importance.importance_resample`).
+    Stochastic Heun has no closed-form transition density, hence Euler only.
+
+    Returns:
+        ``X_1`` ``[n_samples, n_particles * dim]`` and the float64 log ratio ``[n_samples]``.
+    """
+    acc = torch.zeros(n_samples, device=get_device(device), dtype=torch.float64)
+    x, _ = _euler_maruyama(
+        control,
+        schedule,
+        n_samples=n_samples,
+        n_particles=n_particles,
+        dim=dim,
+        n_steps=n_steps,
+        grid=grid,
+        increment="exact",
+        integrator="euler",
+        com_free=com_free,
+        generator=generator,
+        device=device,
+        dtype=dtype,
+        log_ratio=acc,
+    )
+    return x, acc

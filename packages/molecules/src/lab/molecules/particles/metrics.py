@@ -7,7 +7,8 @@
   compared after the optimal particle permutation (Hungarian matching) and an optimal
   orthogonal alignment (Kabsch), then exact optimal transport (``ot.emd2``) on that cost.
 - :func:`virial`: ``E[x . grad E]``, which equals ``tau * d_eff`` for exact samples.
-- :func:`effective_sample_size`: normalised ESS of importance weights.
+- :func:`effective_sample_size`: normalised ESS of importance weights (from
+  :mod:`lab.molecules.importance`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from torch import Tensor
 from lab.core import ConfigError, DataError
 
 from .._geometry import check_coordinates, pairwise_distances
+from ..importance import effective_sample_size
 from .energies import energy_and_grad
 
 __all__ = [
@@ -197,12 +199,3 @@ def virial(energy: torch.nn.Module, x: Tensor, *, batch_size: int = 4096) -> flo
         total += float(v.double().sum())
         count += xb.shape[0]
     return total / count
-
-
-def effective_sample_size(log_weights: Tensor) -> float:
-    """Normalised ESS ``(sum w)^2 / (N sum w^2)`` in ``(0, 1]`` from unnormalised log-weights."""
-    lw = log_weights.detach().double().reshape(-1)
-    if lw.numel() == 0 or not bool(torch.isfinite(lw).all()):
-        raise DataError("log_weights must be a non-empty tensor of finite values")
-    w = torch.softmax(lw, 0)
-    return float(1.0 / (lw.numel() * (w**2).sum()))
