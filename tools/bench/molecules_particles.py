@@ -193,6 +193,46 @@ def lj55_reference(
     return x.double(), info
 
 
+def mala_equal_evals(
+    name: str,
+    energy: Any,
+    budget: int,
+    n_eval: int,
+    seed: int,
+    device: torch.device,
+    *,
+    progress: bool = False,
+) -> tuple[torch.Tensor, dict[str, Any]]:
+    """MALA (the named baseline) with ``budget`` energy + gradient evaluations: parallel chains
+    started on the lattice, half burn-in with step-size adaptation, thinned to ~``n_eval``."""
+    n_chains = int(min(n_eval, max(16, budget // 200)))
+    steps = max(2, budget // n_chains - 1)
+    burn = steps // 2
+    thin = max(1, (steps - burn) * n_chains // n_eval)
+    mcfg = MALAConfig(
+        n_steps=steps, burn_in=burn, step_size=1e-2 if name == "dw4" else 1e-4, thin=thin
+    )
+    t = time.perf_counter()
+    x0 = start_configurations(name, energy.to(device), n_chains, device=device)
+    res = mala(
+        energy.to(device),
+        x0,
+        mcfg,
+        generator=torch.Generator(device=device).manual_seed(seed + 2),
+        show_progress=progress,
+    )
+    x = res.samples if res.samples.shape[0] else res.final
+    return x, {
+        "energy_evals": res.energy_evals,
+        "grad_steps": 0,
+        "wall_s": time.perf_counter() - t,
+        "n_chains": n_chains,
+        "n_steps": steps,
+        "accept_rate": res.accept_rate,
+        "n_samples": int(x.shape[0]),
+    }
+
+
 def run_system(
     name: str, args: argparse.Namespace, device: torch.device, out_dir: Path
 ) -> dict[str, Any]:
@@ -256,35 +296,11 @@ def run_system(
     budget = summary["energy_evals"]
 
     # ---- MALA at the same number of energy evaluations
-    n_chains = int(min(n_eval, max(16, budget // 200)))
-    steps = max(2, budget // n_chains - 1)
-    burn = steps // 2
-    thin = max(1, (steps - burn) * n_chains // n_eval)
-    mcfg = MALAConfig(
-        n_steps=steps, burn_in=burn, step_size=1e-2 if name == "dw4" else 1e-4, thin=thin
+    x_mala, row["mala"] = mala_equal_evals(
+        name, energy, budget, n_eval, seed, device, progress=args.progress
     )
-    t = time.perf_counter()
-    x0 = start_configurations(name, energy.to(device), n_chains, device=device)
-    res = mala(
-        energy.to(device),
-        x0,
-        mcfg,
-        generator=torch.Generator(device=device).manual_seed(seed + 2),
-        show_progress=args.progress,
-    )
-    mala_s = time.perf_counter() - t
-    x_mala = res.samples if res.samples.shape[0] else res.final
     np.save(out_dir / f"{name}_mala.npy", x_mala.cpu().numpy())
-    row["mala"] = {
-        **score(name, x_mala, ref, w2n, seed),
-        "energy_evals": res.energy_evals,
-        "grad_steps": 0,
-        "wall_s": mala_s,
-        "n_chains": n_chains,
-        "n_steps": steps,
-        "accept_rate": res.accept_rate,
-        "n_samples": int(x_mala.shape[0]),
-    }
+    row["mala"] = {**score(name, x_mala, ref, w2n, seed), **row["mala"]}
 
     # ---- untrained base process
     t = time.perf_counter()
