@@ -170,4 +170,14 @@ def test_pretrained_dw4_samples_without_training(tmp_path: Path) -> None:
         main([*args[:3], "lj13", "--pretrained", "dw4", "--out", str(tmp_path / "y")])
     with pytest.raises(ConfigError, match="no shipped particle model"):
         main([*args[:3], "lj13", "--pretrained", "lj13", "--out", str(tmp_path / "y")])
+    with pytest.raises(ConfigError, match="needs --importance"):
+        main([*args, "--proposals", "10", "--out", str(tmp_path / "y")])
     assert not (tmp_path / "y").exists()
+    # importance resampling: proposals and their log weights are saved for re-scoring
+    imp = tmp_path / "imp"
+    flags = ["--n-samples", "32", "--eval-steps", "20", "--no-plots", "--importance"]
+    main([*args, *flags, "--proposals", "96", "--out", str(imp)])
+    m = json.loads((imp / "metrics.json").read_text())["importance"]
+    assert m["proposals"] == 96 and m["energy_evals"] == 96 and 0 < m["ess"] <= 1
+    assert np.load(imp / "samples.npy").shape == (32, 8)
+    assert np.load(imp / "log_weights.npy").shape == (96,)

@@ -2,6 +2,7 @@
 
 lab molecules particles sample --energy dw4 --out runs/dw4 [--epochs 200 ...]
 lab molecules particles sample --energy lj13 --checkpoint runs/lj13/checkpoints/step_000000200.pt
+lab molecules particles sample --energy dw4 --pretrained dw4 --out runs/dw4_is --importance
 lab molecules particles mala --energy lj55 --out lj55_mala.npy --n-chains 1000 --n-steps 20000
 torchrun --nproc_per_node=2 -m lab.molecules.particles.cli sample --energy lj13 --out runs/lj13
 """
@@ -170,6 +171,8 @@ def _sample(args: argparse.Namespace) -> int:
         raise ConfigError("give --checkpoint or --pretrained, not both")
     if args.n_samples < 1:
         raise ConfigError(f"--n-samples must be >= 1, got {args.n_samples}")
+    if args.proposals is not None and (not args.importance or args.proposals < 1):
+        raise ConfigError(f"--proposals {args.proposals} needs --importance and must be >= 1")
     cfg = _sampler_config(args)
     steps = eval_steps(args, cfg)
     checkpoint = args.checkpoint
@@ -200,10 +203,28 @@ def _sample(args: argparse.Namespace) -> int:
         summary = sampler.fit(run_dir=RunDir.open(out), resume=args.resume)
     if is_main():
         gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
-        x = sampler.sample(args.n_samples, generator=gen, n_steps=steps)
+        importance: dict[str, Any] = {}
+        if args.importance:
+            res = sampler.sample_importance(
+                args.n_samples, n_proposals=args.proposals, generator=gen, n_steps=steps
+            )
+            x = res.samples
+            np.save(out / "proposals.npy", res.proposals.cpu().numpy())
+            np.save(out / "log_weights.npy", res.log_weights.cpu().numpy())
+            importance = {
+                "importance": {
+                    "proposals": res.proposals.shape[0],
+                    "ess": res.ess,
+                    "n_unique": res.n_unique,
+                    "energy_evals": res.energy_evals,
+                }
+            }
+        else:
+            x = sampler.sample(args.n_samples, generator=gen, n_steps=steps)
         np.save(out / "samples.npy", x.cpu().numpy())
         metrics = {
             **summary,
+            **importance,
             "eval_steps": steps,
             **evaluate(energy, x, reference, config_w2_samples=args.w2_samples),
         }
@@ -295,6 +316,18 @@ def register(subparsers: Any) -> None:
         help="SDE steps of the evaluation samples (default: 200 for dw4, else --n-steps)",
     )
     s.add_argument("--n-samples", type=int, default=2000, help="samples to draw (default: 2000)")
+    s.add_argument(
+        "--importance",
+        action="store_true",
+        help="resample the output by path importance weights (OURS; Euler-Maruyama proposals, "
+        "one energy evaluation each; corrects mode weights)",
+    )
+    s.add_argument(
+        "--proposals",
+        type=int,
+        default=None,
+        help="importance proposals (default: 4 x --n-samples)",
+    )
     s.add_argument(
         "--reference",
         type=Path,

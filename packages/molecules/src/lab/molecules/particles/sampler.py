@@ -376,7 +376,7 @@ class AdjointSampler(AdjointTrainer):
         min_effective: float = 100.0,
         generator: torch.Generator | None = None,
     ) -> ImportanceSamples:
-        """``n`` configurations resampled from ``n_proposals`` (default ``2 n``) weighted
+        """``n`` configurations resampled from ``n_proposals`` (default ``4 n``) weighted
         proposals (OURS; the paper reports raw samples, :meth:`sample`).
 
         Each proposal is simulated with Euler-Maruyama and exact increments on the config's
@@ -395,7 +395,7 @@ class AdjointSampler(AdjointTrainer):
             ConfigError: ``n`` or ``n_proposals`` below 1.
             DataError: a proposal's energy is NaN, or every proposal's energy is infinite.
         """
-        n_prop = 2 * n if n_proposals is None else int(n_proposals)
+        n_prop = 4 * n if n_proposals is None else int(n_proposals)
         if n < 1 or n_prop < 1:
             raise ConfigError(f"need n >= 1 and n_proposals >= 1, got n={n}, n_proposals={n_prop}")
         control = self._control(use_ema)
