@@ -176,7 +176,8 @@ def test_pretrained_dw4_samples_without_training(tmp_path: Path) -> None:
     # importance resampling: proposals and their log weights are saved for re-scoring
     imp = tmp_path / "imp"
     flags = ["--n-samples", "32", "--eval-steps", "20", "--no-plots", "--importance"]
-    main([*args, *flags, "--proposals", "96", "--out", str(imp)])
+    with pytest.warns(UserWarning, match="effective sample size"):  # 20 steps: few effective
+        main([*args, *flags, "--proposals", "96", "--out", str(imp)])
     m = json.loads((imp / "metrics.json").read_text())["importance"]
     assert m["proposals"] == 96 and m["energy_evals"] == 96 and 0 < m["ess"] <= 1
     assert np.load(imp / "samples.npy").shape == (32, 8)

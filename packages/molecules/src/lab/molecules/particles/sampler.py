@@ -431,7 +431,7 @@ class AdjointSampler(AdjointTrainer):
                 f"{n_prop} proposals is below min_effective={min_effective}; the {n} "
                 f"resampled points repeat {int(idx.unique().numel())} distinct proposals",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=3,  # past torch.no_grad's wrapper, to the caller
             )
         return ImportanceSamples(
             samples=proposals[idx],
