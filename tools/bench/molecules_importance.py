@@ -37,6 +37,7 @@ from scipy import stats
 from lab.core import get_device, set_seed
 from lab.molecules.particles import AdjointSampler, load_reference, make_energy
 from lab.molecules.particles.cli import EVAL_STEPS
+from lab.molecules.particles.plots import distance_histogram, energy_histogram
 from lab.molecules.particles.pretrained import PRETRAINED, pretrained_checkpoint
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -81,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     sampler = AdjointSampler.from_checkpoint(args.checkpoint, energy, device=device)
     steps = args.eval_steps or EVAL_STEPS.get(name, sampler.config.n_steps)
     start = time.perf_counter()
+    plots_dir = out.with_suffix("")
+    plots: list[str] = []
     rows: list[dict[str, Any]] = []
     for seed in range(args.seeds):
         set_seed(seed)
@@ -118,6 +121,37 @@ def main(argv: list[str] | None = None) -> int:
                 ("MALA", x_mala),
             ):
                 row[arm]["short_pairs"] = short_pairs(x, n, d)
+        if seed == 0:  # seed 0's samples (re-scorable) and histograms
+            sets = {
+                "AS raw": raw,
+                "AS + importance resampling": imp.samples,
+                f"MALA ({budget:,} evals)": x_mala,
+                "reference": ref,
+            }
+            plots_dir.mkdir(parents=True, exist_ok=True)
+            for label, x in sets.items():
+                if label != "reference":
+                    key = label.split(" (")[0].replace(" ", "_").replace("+", "plus")
+                    np.save(plots_dir / f"{name}_{key}.npy", x.detach().cpu().numpy())
+            sets = {k: v.detach().cpu().double() for k, v in sets.items()}
+            plots = [
+                str(
+                    distance_histogram(
+                        plots_dir / f"{name}_importance_distances.png",
+                        sets,
+                        n,
+                        d,
+                        title=f"{name}: interatomic distances (seed 0)",
+                    )
+                ),
+                str(
+                    energy_histogram(
+                        plots_dir / f"{name}_importance_energy.png",
+                        {k: energy(v) for k, v in sets.items()},
+                        title=f"{name}: energies (seed 0)",
+                    )
+                ),
+            ]
         rows.append(row)
         print(
             f"seed {seed}: "
@@ -176,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
             for k in metrics
         },
         "seeds": rows,
+        "plots": plots,
         "targets": {
             "energy_w2_at_most_1": summary["AS + importance resampling"]["energy_w2"]["mean"]
             <= 1.0,
