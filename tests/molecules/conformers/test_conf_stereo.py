@@ -51,6 +51,8 @@ def test_a_given_base_conformer_serves_the_isomer_it_embodies() -> None:
     graphs = stereoisomer_graphs(g, seed=1)
     same = [h for h in graphs if torch.equal(h.coords0, g.coords0)]
     assert len(graphs) == 4 and len(same) == 1
+    h = MoleculeGraph.from_smiles(TWO_CENTRES, seed=5, hydrogen_rotors=True)
+    assert all(x.n_torsions == h.n_torsions > g.n_torsions for x in stereoisomer_graphs(h))
 
 
 def test_too_many_isomers_warn_and_bad_arguments_raise() -> None:

@@ -353,7 +353,7 @@ def stereoisomer_graphs(
     *,
     seed: int = 0,
     max_isomers: int = 32,
-    hydrogen_rotors: bool = False,
+    hydrogen_rotors: bool | None = None,
 ) -> list[MoleculeGraph]:
     """One :class:`MoleculeGraph` per stereoisomer of the stereo elements ``molecule`` leaves
     unassigned (OURS; the paper's torsional sampler uses one ETKDG conformer).
@@ -374,7 +374,8 @@ def stereoisomer_graphs(
         seed: seeds the ETKDG embeddings and, above ``max_isomers``, the random subset.
         max_isomers: the most isomers returned; a molecule with more gets a random subset of
             ``max_isomers`` and a ``UserWarning`` naming both counts.
-        hydrogen_rotors: passed to :class:`MoleculeGraph`.
+        hydrogen_rotors: passed to :class:`MoleculeGraph` (default: a given graph's own
+            setting, else ``False``).
 
     Returns:
         At least one graph; all share the atom order of ``molecule`` (hydrogens added).
@@ -388,6 +389,8 @@ def stereoisomer_graphs(
     if max_isomers < 1:
         raise ConfigError(f"max_isomers must be >= 1, got {max_isomers}")
     base: MoleculeGraph | None = None
+    if hydrogen_rotors is None:
+        hydrogen_rotors = isinstance(molecule, MoleculeGraph) and molecule.hydrogen_rotors
     if isinstance(molecule, MoleculeGraph):
         base, mol = molecule, molecule.mol
     elif isinstance(molecule, str):
