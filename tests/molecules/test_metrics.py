@@ -81,3 +81,12 @@ def test_virial_on_exact_samples_and_ess() -> None:
     lw = torch.full((100,), -1e9, dtype=torch.float64)
     lw[0] = 0.0
     assert effective_sample_size(lw) == pytest.approx(0.01)
+
+
+def test_pair_fraction_below_counts_pairs_per_sample() -> None:
+    from lab.molecules.particles import pair_fraction_below
+
+    square = torch.tensor([[0.0, 0.0, 3.0, 0.0, 3.0, 3.0, 0.0, 3.0]])  # sides 3, diagonals 4.24
+    wide = 2 * square  # sides 6, diagonals 8.5
+    f = pair_fraction_below(torch.cat([square, wide]), 4, 2, 4.0)
+    assert f.tolist() == pytest.approx([4 / 6, 0.0])

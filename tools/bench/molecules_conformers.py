@@ -37,7 +37,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from rdkit import Chem
-from scipy import stats
 
 from lab.core import get_device, set_seed
 from lab.molecules.cli import main as molecules_cli
@@ -56,6 +55,9 @@ from lab.molecules.conformers import (
     split_molecules,
     stereoisomer_graphs,
 )
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _stats import paired_difference
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -101,11 +103,7 @@ def base_generator(sampler: TorsionalAdjointSampler, n_steps: int, *, stereo: st
 
 def paired_rows(rows: list[dict], a: str, b: str, key: str) -> dict[str, float]:
     """Per-molecule ``a - b`` of ``key``: mean, SE and two-sided paired t-test p."""
-    x = np.array([r[a][key] for r in rows], dtype=float)
-    y = np.array([r[b][key] for r in rows], dtype=float)
-    d = x - y
-    p = float(stats.ttest_rel(x, y).pvalue) if np.any(d != 0) else 1.0
-    return {"mean": float(d.mean()), "se": float(d.std(ddof=1) / np.sqrt(len(d))), "p": p}
+    return paired_difference([r[a][key] for r in rows], [r[b][key] for r in rows])
 
 
 def _rate(s: dict, arm: str, key: str) -> float:

@@ -35,11 +35,14 @@ from lab.core import set_seed
 from lab.molecules.particles import AdjointSampler, MALAConfig, mala
 from lab.molecules.particles.data import lattice_start, load_reference
 from lab.molecules.particles.energies import DoubleWell, energy_and_grad
-from lab.molecules.particles.metrics import energy_w2, interatomic_distance_w1
+from lab.molecules.particles.metrics import (
+    energy_w2,
+    interatomic_distance_w1,
+    pair_fraction_below,
+)
 from lab.molecules.particles.pretrained import pretrained_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
-PAIRS = ([0, 0, 0, 1, 1, 2], [1, 2, 3, 2, 3, 3])
 
 
 def describe(energy: DoubleWell, x: torch.Tensor) -> dict[str, float]:
@@ -47,8 +50,7 @@ def describe(energy: DoubleWell, x: torch.Tensor) -> dict[str, float]:
     x = x.double()
     e, g = energy_and_grad(energy, x)
     v = (x * g).sum(-1)
-    xs = x.view(-1, 4, 2)
-    short = (torch.cdist(xs, xs)[:, PAIRS[0], PAIRS[1]] < 4).double().mean(-1)
+    short = pair_fraction_below(x, 4, 2, 4.0)
     n = x.shape[0]
     out = {"n": n}
     for name, t in (("energy", e), ("virial", v), ("short_pairs", short)):

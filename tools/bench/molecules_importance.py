@@ -32,25 +32,24 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy import stats
 
 from lab.core import get_device, set_seed
-from lab.molecules.particles import AdjointSampler, load_reference, make_energy
+from lab.molecules.particles import (
+    AdjointSampler,
+    load_reference,
+    make_energy,
+    pair_fraction_below,
+)
 from lab.molecules.particles.cli import EVAL_STEPS
 from lab.molecules.particles.plots import distance_histogram, energy_histogram
 from lab.molecules.particles.pretrained import PRETRAINED, pretrained_checkpoint
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _stats import paired_difference
 from molecules_particles import mala_equal_evals, score
 
 ROOT = Path(__file__).resolve().parents[2]
 ARMS = ("AS raw", "AS raw, Euler", "AS + importance resampling", "MALA")
-
-
-def short_pairs(x: torch.Tensor, n: int, d: int, cutoff: float = 4.0) -> float:
-    xs = x.detach().double().view(-1, n, d)
-    i, j = torch.triu_indices(n, n, 1)
-    return float((torch.cdist(xs, xs)[:, i, j] < cutoff).double().mean())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
                 ("AS + importance resampling", imp.samples),
                 ("MALA", x_mala),
             ):
-                row[arm]["short_pairs"] = short_pairs(x, n, d)
+                row[arm]["short_pairs"] = float(pair_fraction_below(x, n, d, 4.0).mean())
         if seed == 0:  # seed 0's samples (re-scorable) and histograms
             sets = {
                 "AS raw": raw,
@@ -181,13 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     }
 
     def paired(a: str, b: str, k: str) -> dict[str, float]:
-        x = np.array([r[a][k] for r in rows])
-        y = np.array([r[b][k] for r in rows])
-        return {
-            "mean": float((x - y).mean()),
-            "se": float((x - y).std(ddof=1) / np.sqrt(len(rows))),
-            "p": float(stats.ttest_rel(x, y).pvalue),
-        }
+        return paired_difference([r[a][k] for r in rows], [r[b][k] for r in rows])
 
     result = {
         "benchmark": "molecules_importance",

@@ -32,6 +32,7 @@ from .metrics import (
     energy_w2,
     interatomic_distance_w1,
     kabsch_align,
+    pair_fraction_below,
     virial,
 )
 from .sampler import AdjointSampler, AdjointSamplingConfig
@@ -63,5 +64,6 @@ __all__ = [
     "load_reference",
     "make_energy",
     "mala",
+    "pair_fraction_below",
     "virial",
 ]

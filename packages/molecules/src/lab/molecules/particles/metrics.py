@@ -35,6 +35,7 @@ __all__ = [
     "energy_w2",
     "interatomic_distance_w1",
     "kabsch_align",
+    "pair_fraction_below",
     "virial",
 ]
 
@@ -185,6 +186,14 @@ def configuration_w2(
     wa = np.full(a.shape[0], 1.0 / a.shape[0])
     wb = np.full(b.shape[0], 1.0 / b.shape[0])
     return math.sqrt(max(float(ot.emd2(wa, wb, cost_np, numItermax=1_000_000)), 0.0))
+
+
+def pair_fraction_below(x: Tensor, n_particles: int, dim: int, cutoff: float) -> Tensor:
+    """Per sample, the share of its particle pairs ``i < j`` closer than ``cutoff``, ``[B]``
+    float64 (a mode-weight check: for DW-4, ``cutoff=4`` splits the short and long distance
+    modes; its mean over samples is the share of all pairs)."""
+    check_coordinates(x, n_particles, dim)
+    return (pairwise_distances(x.detach().double(), n_particles, dim) < cutoff).double().mean(-1)
 
 
 def virial(energy: torch.nn.Module, x: Tensor, *, batch_size: int = 4096) -> float:
