@@ -36,7 +36,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from rdkit import Chem
 
 from lab.core import get_device, set_seed
 from lab.molecules.cli import main as molecules_cli
@@ -47,6 +46,7 @@ from lab.molecules.conformers import (
     TorsionalAdjointSampler,
     adjoint_generator,
     compare_generators,
+    conformers_over_isomers,
     etkdg_conformers,
     etkdg_generator,
     load_smiles,
@@ -85,18 +85,7 @@ def base_generator(sampler: TorsionalAdjointSampler, n_steps: int, *, stereo: st
 
     def gen(graph: MoleculeGraph, n: int, seed: int):
         graphs = stereoisomer_graphs(graph, seed=seed) if stereo == "enumerate" else [graph]
-        counts = [n // len(graphs) + (i < n % len(graphs)) for i in range(len(graphs))]
-        coords = torch.cat(
-            [
-                one(g, m, seed + 7919 * i)
-                for i, (g, m) in enumerate(zip(graphs, counts, strict=True))
-                if m
-            ]
-        )
-        mol = graphs[0].to_mol(coords)
-        if len(graphs) > 1:
-            Chem.RemoveStereochemistry(mol)  # the conformers hold several stereoisomers
-        return mol
+        return conformers_over_isomers(graphs, n, lambda g, m, i: one(g, m, seed + 7919 * i))
 
     return gen
 

@@ -30,7 +30,13 @@ from .evaluation import (
     valid_conformers,
     write_sdf,
 )
-from .generate import Stereo, generate_conformers, load_pretrained, pretrained_path
+from .generate import (
+    Stereo,
+    conformers_over_isomers,
+    generate_conformers,
+    load_pretrained,
+    pretrained_path,
+)
 from .graph import (
     ROTATABLE_SMARTS,
     MoleculeError,
@@ -66,6 +72,7 @@ __all__ = [
     "bond_length_penalty",
     "clash_free",
     "compare_generators",
+    "conformers_over_isomers",
     "coverage_amr",
     "dihedral",
     "etkdg_conformers",

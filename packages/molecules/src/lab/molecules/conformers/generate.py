@@ -19,7 +19,14 @@ from .evaluation import etkdg_conformers, mmff_relax, valid_conformers
 from .graph import MoleculeGraph, stereoisomer_count, stereoisomer_graphs
 from .sampler import TorsionalAdjointSampler
 
-__all__ = ["PRETRAINED", "Stereo", "generate_conformers", "load_pretrained", "pretrained_path"]
+__all__ = [
+    "PRETRAINED",
+    "Stereo",
+    "conformers_over_isomers",
+    "generate_conformers",
+    "load_pretrained",
+    "pretrained_path",
+]
 
 #: How :func:`generate_conformers` treats unassigned stereo elements (see there).
 Stereo = Literal["enumerate", "base"]
@@ -117,6 +124,35 @@ def _graph_coords(
     return torch.cat(kept)[:m]
 
 
+def conformers_over_isomers(
+    graphs: list[MoleculeGraph],
+    n: int,
+    coords_of: Callable[[MoleculeGraph, int, int], torch.Tensor],
+) -> Chem.Mol:
+    """``n`` conformers spread evenly over ``graphs`` (stereoisomers of one molecule, as
+    :func:`~.graph.stereoisomer_graphs` returns them; in their order, the first
+    ``n % len(graphs)`` get one more, those that get none are left out).
+
+    ``coords_of(graph, m, i)`` returns block ``i``'s coordinates ``[m, n_atoms, 3]``. With
+    several graphs the returned Mol has its stereo tags cleared (each conformer's stereo is in
+    its coordinates), its ``stereoisomers`` property lists the isomers' SMILES and each
+    conformer's ``stereoisomer`` int property indexes that list.
+    """
+    counts = [n // len(graphs) + (i < n % len(graphs)) for i in range(len(graphs))]
+    pairs = [(g, m) for g, m in zip(graphs, counts, strict=True) if m > 0]
+    coords = torch.cat([coords_of(g, m, i) for i, (g, m) in enumerate(pairs)])
+    mol = graphs[0].to_mol(coords)
+    if len(graphs) > 1:  # several stereoisomers: clear the tags, label the conformers
+        Chem.RemoveStereochemistry(mol)
+        mol.SetProp(
+            "stereoisomers", json.dumps([Chem.MolToSmiles(Chem.RemoveHs(g.mol)) for g, _ in pairs])
+        )
+        index = [i for i, (_, m) in enumerate(pairs) for _ in range(m)]
+        for conf, k in zip(mol.GetConformers(), index, strict=True):
+            conf.SetIntProp("stereoisomer", k)
+    return mol
+
+
 def generate_conformers(
     molecule: str | Chem.Mol | MoleculeGraph,
     n: int,
@@ -202,7 +238,6 @@ def generate_conformers(
         graphs = [graph]
     else:
         graphs = stereoisomer_graphs(molecule, seed=seed, max_isomers=max_isomers)
-    counts = [n // len(graphs) + (i < n % len(graphs)) for i in range(len(graphs))]
     cache: list[TorsionalAdjointSampler] = []
 
     def get_sampler() -> TorsionalAdjointSampler:
@@ -215,31 +250,20 @@ def generate_conformers(
                 cache.append(TorsionalAdjointSampler.from_checkpoint(model, device=device))
         return cache[0]
 
-    pairs = [(g, m) for g, m in zip(graphs, counts, strict=True) if m > 0]
-    coords = torch.cat(
-        [
-            _graph_coords(
-                g,
-                m,
-                get_sampler,
-                warm_start=warm_start,
-                n_steps=n_steps,
-                seed=seed + 7919 * i,
-                reject_invalid=reject_invalid,
-                clash_factor=clash_factor,
-                max_rounds=max_rounds,
-                integrator=integrator,
-            )
-            for i, (g, m) in enumerate(pairs)
-        ]
+    mol = conformers_over_isomers(
+        graphs,
+        n,
+        lambda g, m, i: _graph_coords(
+            g,
+            m,
+            get_sampler,
+            warm_start=warm_start,
+            n_steps=n_steps,
+            seed=seed + 7919 * i,
+            reject_invalid=reject_invalid,
+            clash_factor=clash_factor,
+            max_rounds=max_rounds,
+            integrator=integrator,
+        ),
     )
-    mol = graphs[0].to_mol(coords)
-    if len(graphs) > 1:  # several stereoisomers: clear the tags, label the conformers
-        Chem.RemoveStereochemistry(mol)
-        mol.SetProp(
-            "stereoisomers", json.dumps([Chem.MolToSmiles(Chem.RemoveHs(g.mol)) for g, _ in pairs])
-        )
-        index = [i for i, (_, m) in enumerate(pairs) for _ in range(m)]
-        for conf, k in zip(mol.GetConformers(), index, strict=True):
-            conf.SetIntProp("stereoisomer", k)
     return mmff_relax(mol, max_iters=max_iters) if relax else mol
